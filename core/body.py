@@ -1,0 +1,66 @@
+"""Request bodies that stream with backpressure.
+
+Quart drains the socket into an unbounded bytearray whenever the handler is slower than
+the network (measured: a 300 MiB PATCH with one 3 s disk stall peaked at 643 MB RSS).
+Here each body is a small trio channel: the connection task awaits room before it asks
+hypercorn for more, so a slow storage slows the client instead of filling memory.
+"""
+
+from __future__ import annotations
+
+import trio
+from quart_trio.asgi import TrioASGIHTTPConnection
+from quart_trio.wrappers.request import TrioBody, TrioRequest
+
+BODY_SLOTS = 8  # chunks in flight per request (hypercorn reads up to 64 KiB-1 MiB each)
+
+
+class BoundedBody(TrioBody):
+    def __init__(self, expected_content_length, max_content_length) -> None:
+        super().__init__(expected_content_length, max_content_length)
+        self._send, self._receive = trio.open_memory_channel[bytes](BODY_SLOTS)
+
+    async def put(self, data: bytes, more: bool) -> None:
+        if data:
+            await self._send.send(data)
+        if not more:
+            self._send.close()
+
+    def append(self, data: bytes) -> None:  # Quart's synchronous path (tests, form parsing)
+        if data:
+            self._send.send_nowait(data)
+
+    def set_complete(self) -> None:
+        self._send.close()
+
+    def __aiter__(self) -> BoundedBody:
+        return self
+
+    async def __anext__(self) -> bytes:
+        try:
+            return await self._receive.receive()
+        except (trio.EndOfChannel, trio.ClosedResourceError):
+            raise StopAsyncIteration from None
+
+    def __await__(self):
+        return self._collect().__await__()
+
+    async def _collect(self) -> bytes:
+        return b"".join([chunk async for chunk in self])
+
+
+class StreamingRequest(TrioRequest):
+    body_class = BoundedBody
+
+
+class StreamingHTTPConnection(TrioASGIHTTPConnection):
+    async def handle_messages(self, nursery: trio.Nursery, request, receive) -> None:  # type: ignore[override]
+        while True:
+            message = await receive()
+            if message["type"] == "http.request":
+                await request.body.put(message.get("body", b""), message.get("more_body", False))
+            elif message["type"] == "http.disconnect":
+                break
+        # The client is gone: cancel the handler, whose shielded cleanup records what
+        # was stored so far.
+        nursery.cancel_scope.cancel()

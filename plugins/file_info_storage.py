@@ -1,0 +1,69 @@
+"""file-info-storage: one JSON record per upload, ``{info-dir}/{id}.info``."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator
+
+import trio
+
+from tuspluggy import hookimpl
+from tuspluggy.fsutil import atomic_write
+from tuspluggy.interfaces import PluginContext
+from tuspluggy.locks import FlockLocker
+from tuspluggy.upload import Upload, is_valid_upload_id
+
+SUFFIX = ".info"
+
+
+class FileInfoStore:
+    def __init__(self, info_dir: str, force_fsync: bool = False) -> None:
+        self.info_dir = os.path.abspath(info_dir)
+        self.force_fsync = force_fsync
+        os.makedirs(self.info_dir, exist_ok=True)
+
+    def _path(self, upload_id: str) -> str:
+        if not is_valid_upload_id(upload_id):
+            raise ValueError(f"not an upload id: {upload_id!r}")
+        return os.path.join(self.info_dir, upload_id + SUFFIX)
+
+    async def get(self, upload_id: str) -> Upload | None:
+        if not is_valid_upload_id(upload_id):
+            return None
+        try:
+            with open(self._path(upload_id), "rb") as file:
+                data = file.read()
+        except FileNotFoundError:
+            return None
+        return Upload.from_dict(json.loads(data))
+
+    async def save(self, upload: Upload) -> None:
+        data = json.dumps(upload.to_dict(), separators=(",", ":")).encode()
+        path = self._path(upload.id)
+        if self.force_fsync:
+            await trio.to_thread.run_sync(lambda: atomic_write(path, data, fsync=True))
+        else:
+            atomic_write(path, data, fsync=False)
+
+    async def delete(self, upload_id: str) -> None:
+        try:
+            os.unlink(self._path(upload_id))
+        except FileNotFoundError:
+            pass
+
+    async def list_ids(self) -> AsyncIterator[str]:
+        for name in await trio.to_thread.run_sync(os.listdir, self.info_dir):
+            if name.endswith(SUFFIX) and not name.startswith("."):
+                yield name[: -len(SUFFIX)]
+
+    def make_locker(self) -> FlockLocker:
+        return FlockLocker(self.info_dir)
+
+
+@hookimpl
+def tus_register_info_stores(register):
+    def factory(ctx: PluginContext) -> FileInfoStore:
+        return FileInfoStore(ctx.config.info_dir, ctx.config.force_fsync)
+
+    register("file-info-storage", factory)
