@@ -1,0 +1,33 @@
+import pytest
+
+from tuspluggy.testing import ServerProcess
+
+
+@pytest.fixture
+def data_dir(tmp_path):
+    path = tmp_path / "data"
+    path.mkdir()
+    return str(path)
+
+
+@pytest.fixture
+def server(data_dir):
+    """A real `tuspluggy serve` process with default options, storing in a temp dir."""
+    with ServerProcess(data_dir=data_dir) as process:
+        yield process
+
+
+@pytest.fixture
+def make_server(data_dir):
+    """Start real servers with extra options: make_server("--max-file-size", "100")."""
+    started = []
+
+    def make(*args, **kwargs):
+        kwargs.setdefault("data_dir", data_dir)
+        process = ServerProcess(*args, **kwargs).start()
+        started.append(process)
+        return process
+
+    yield make
+    for process in started:
+        process.stop()
