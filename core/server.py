@@ -166,13 +166,14 @@ async def running(config: Config, pm: PluginManager, registry: Registry):
 
 
 async def serve(config: Config, pm: PluginManager, registry: Registry, *, sockets=None, announce: bool = True,
-                task_status=trio.TASK_STATUS_IGNORED) -> None:
+                shutdown_trigger=shutdown_signal, task_status=trio.TASK_STATUS_IGNORED) -> None:
+    """Serve until `shutdown_trigger` returns (SIGINT/SIGTERM by default) or the task is cancelled."""
     async with running(config, pm, registry) as server:
         hc = hypercorn_config(config)
         async with trio.open_nursery() as nursery:
             binds = await nursery.start(
                 partial(worker_serve, wrap_app(server.app, hc.wsgi_max_body_size, None), hc, sockets=sockets,
-                        shutdown_trigger=shutdown_signal)
+                        shutdown_trigger=shutdown_trigger)
             )
             if announce:
                 for bind in binds:

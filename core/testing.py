@@ -187,10 +187,59 @@ async def live_server(*, plugins: Iterable[tuple[str, object]] = (), load_entryp
     options.setdefault("port", 0)
     config = Config.from_options(registry.options, **options)
     async with trio.open_nursery() as nursery:
-        binds = await nursery.start(lambda task_status: serve(config, pm, registry, announce=False,
-                                                              task_status=task_status))
+        binds = await nursery.start(
+            lambda task_status: serve(config, pm, registry, announce=False, shutdown_trigger=trio.sleep_forever,
+                                      task_status=task_status)
+        )
         yield binds[0] + "/" + config.url.strip("/")
         nursery.cancel_scope.cancel()
+
+
+class ThreadServer:
+    """The in-process server (same code as `live_server`) in a thread of its own, for
+    synchronous tests: ``with ThreadServer(data_dir=d, info_dir=d) as srv: srv.url``."""
+
+    def __init__(self, **options) -> None:
+        self.options = options
+        self.url = ""
+        self._thread: threading.Thread | None = None
+        self._token = None
+        self._stop = None
+        self._error: BaseException | None = None
+
+    def __enter__(self) -> ThreadServer:
+        import trio
+
+        ready = threading.Event()
+
+        async def main() -> None:
+            self._token = trio.lowlevel.current_trio_token()
+            self._stop = trio.Event()
+            async with live_server(**self.options) as url:
+                self.url = url
+                ready.set()
+                await self._stop.wait()
+
+        def run() -> None:
+            try:
+                trio.run(main)
+            except BaseException as error:  # reported to the test in __enter__
+                self._error = error
+            finally:
+                ready.set()
+
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+        ready.wait(30)
+        if self._error or not self.url:
+            raise RuntimeError(f"in-process server did not start: {self._error!r}")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._token is not None and self._stop is not None:
+            self._token.run_sync_soon(self._stop.set)
+        if self._thread:
+            self._thread.join(30)
 
 
 def wait_for(predicate, timeout: float = 10, interval: float = 0.05):

@@ -17,3 +17,11 @@ def test_real_process_round_trip(server):
     location = tus_upload(server.url + "/", b"x" * 3_000_000, chunk_size=1_000_000, metadata={"filename": "a.bin"})
     r = httpx.get(location)
     assert r.content == b"x" * 3_000_000
+
+
+def test_thread_server_round_trip(data_dir):
+    from tuspluggy.testing import ThreadServer
+
+    with ThreadServer(data_dir=data_dir, info_dir=data_dir) as srv:
+        location = tus_upload(srv.url + "/", b"abc" * 1000, chunk_size=1000)
+        assert httpx.get(location).content == b"abc" * 1000
