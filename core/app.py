@@ -16,6 +16,8 @@ from werkzeug.exceptions import HTTPException
 from . import TUS_VERSION
 from .body import StreamingHTTPConnection, StreamingRequest
 from .errors import TusError
+from .health import readiness
+from .health import render as render_health
 from .interfaces import RequestInfo
 from .protocol import proxy, rules
 from .protocol.download import content_disposition_for, content_type_for, parse_range
@@ -191,6 +193,15 @@ def create_app(
 
     @app.route("/health", methods=["GET"])
     async def health():
-        return _text(200, "ok")
+        # Readiness: 503 naming what cannot be reached (storage, info store, notifiers).
+        checks = await readiness(service.storage, service.info, app.extensions.get("tuspluggy.notifiers", []))
+        status, message = render_health(checks)
+        return _text(status, message)
+
+    @app.route("/metrics", methods=["GET"])
+    async def metrics():
+        if service.metrics is None:
+            return _text(404, "metrics are not enabled")
+        return Response(service.metrics.render(), status=200, content_type=service.metrics.content_type)
 
     return app

@@ -28,9 +28,12 @@ from .app import create_app
 from .config import Config
 from .events import build_dispatcher
 from .interfaces import InfoStore, PluginContext, Storage
+from .metrics import Metrics
 from .options import core_options
 from .plugin_manager import PluginManager, Registry, collect, make_plugin_manager, select
 from .protocol.rules import TusSettings
+from .requestlog import RequestObserver
+from .sentry import setup_sentry
 from .service import ServiceOptions, UploadService
 
 log = logging.getLogger("tuspluggy.server")
@@ -62,6 +65,8 @@ def load_plugins(disabled: list[str] | None = None) -> tuple[PluginManager, Regi
 
 async def build_server(config: Config, pm: PluginManager, registry: Registry, aio: AsyncioPortal | None) -> Server:
     ctx = PluginContext(config=config, aio=aio)
+    # Shared with plugins (the event dispatcher counts deliveries into it).
+    metrics = ctx.extras["metrics"] = Metrics()
     storage: Storage = select(registry.storages, "storage", config.storage)(ctx)
     info_store: InfoStore = select(registry.info_stores, "info storage", config.info_storage)(ctx)
     closers = []
@@ -97,6 +102,7 @@ async def build_server(config: Config, pm: PluginManager, registry: Registry, ai
             remove_parts=config.remove_parts,
         ),
         base_path="/" + config.url.strip("/"),
+        metrics=metrics,
     )
     app = create_app(
         service,
@@ -105,6 +111,7 @@ async def build_server(config: Config, pm: PluginManager, registry: Registry, ai
         cors_origins=config.cors,
         proxy_headers=config.get("hooks_http_proxy_headers") or [],
     )
+    app.extensions["tuspluggy.notifiers"] = notifiers  # for /health
     pm.hook.tus_startup(ctx=ctx)
     return Server(config, service, app, ctx, notifiers, background, closers)
 
@@ -172,7 +179,8 @@ async def serve(config: Config, pm: PluginManager, registry: Registry, *, socket
         hc = hypercorn_config(config)
         async with trio.open_nursery() as nursery:
             binds = await nursery.start(
-                partial(worker_serve, wrap_app(server.app, hc.wsgi_max_body_size, None), hc, sockets=sockets,
+                partial(worker_serve, wrap_app(RequestObserver(server.app, server.service.metrics), hc.wsgi_max_body_size, None),
+                        hc, sockets=sockets,
                         shutdown_trigger=shutdown_trigger)
             )
             if announce:
@@ -189,6 +197,7 @@ def _worker_main(values: dict, disabled: list[str], sockets, log_level: str) -> 
     tuning.apply()
     pm, registry = load_plugins(disabled)
     config = Config(values, registry.options)
+    setup_sentry(config)
     trio.run(partial(serve, config, pm, registry, sockets=sockets, announce=False))
 
 
@@ -197,6 +206,7 @@ def serve_forever(config: Config, pm: PluginManager, registry: Registry) -> None
 
     tuning.apply()
     if config.workers <= 1:
+        setup_sentry(config)
         trio.run(serve, config, pm, registry)
         return
     hc = hypercorn_config(config)

@@ -253,12 +253,14 @@ class UploadService:
         if upload.expires_at is not None:
             upload.expires_at = self._expiry()
         failure: BaseException | None = None
+        self._count("active", amount=1)
         try:
             await self._receive(upload, body, checksum)
         except BaseException as error:  # Cancelled (disconnect), timeouts, 4xx, disk full
             failure = error
             raise
         finally:
+            self._count("active", amount=-1)
             # Record what was stored even when the client went away: it resumes from HEAD.
             with trio.CancelScope(shield=True) as scope:
                 scope.deadline = trio.current_time() + SHIELD_SECONDS

@@ -83,6 +83,11 @@ class FileStorage:
             raise ValueError("--dir-structure must stay inside --data-dir")
         return os.path.join(self.data_dir, sub)
 
+    async def ready(self) -> None:
+        """Readiness (/health): the data directory exists and is writable."""
+        if not os.path.isdir(self.data_dir) or not os.access(self.data_dir, os.W_OK | os.X_OK):
+            raise OSError(f"{self.data_dir} is not a writable directory")
+
     async def create(self, upload: Upload) -> None:
         directory = self._directory_for(upload)
         path = os.path.join(directory, upload.id)
