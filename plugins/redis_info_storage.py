@@ -1,0 +1,150 @@
+"""redis-info-storage: upload records in Redis, shared by every instance.
+
+Key layout (``P`` is --redis-key-prefix, empty by default as in Rustus):
+
+- ``P{upload id}``: the record, a JSON string; with --redis-info-expiration it is set with
+  ``EX n`` and every save refreshes it (a sliding TTL, as Rustus does).
+- ``Ptuspluggy:uploads``: a sorted set of every upload id, scored by the record's expiry
+  time (Unix seconds; +inf for uploads that never expire), so listing expired uploads for
+  cleanup is one ZRANGEBYSCORE, not a SCAN of the whole database.
+- ``Ptuspluggy:lock:{upload id}``: the per-upload lock (redis_lock.RedisLocker).
+
+redis.asyncio is asyncio-only: every call goes through the core's asyncio portal
+(``ctx.aio``), which keeps the client and its connection pool on one asyncio loop.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import AsyncIterator
+
+import redis.asyncio as redis_asyncio
+
+from tuspluggy import hookimpl
+from tuspluggy.interfaces import PluginContext
+from tuspluggy.plugin_manager import PluginLoadError
+from tuspluggy.upload import Upload, is_valid_upload_id
+
+from .info_db_option import add_info_db_dsn
+from .redis_lock import RedisLocker
+
+LIST_BATCH = 500
+
+
+class RedisInfoStore:
+    def __init__(self, dsn: str, aio, *, prefix: str = "", expiration: int | None = None,
+                 lock_ttl: float = 30) -> None:
+        if aio is None:
+            raise RuntimeError("redis-info-storage needs the asyncio portal (ctx.aio)")
+        self.dsn = dsn
+        self.aio = aio
+        self.prefix = prefix
+        self.expiration = expiration or None
+        self.lock_ttl = lock_ttl
+        self.client: redis_asyncio.Redis | None = None
+
+    @property
+    def index_key(self) -> str:
+        return f"{self.prefix}tuspluggy:uploads"
+
+    def _key(self, upload_id: str) -> str:
+        return self.prefix + upload_id
+
+    async def open(self) -> None:
+        async def connect():
+            client = redis_asyncio.from_url(self.dsn, max_connections=100)
+            await client.ping()
+            return client
+
+        self.client = await self.aio.run(connect)
+
+    async def close(self) -> None:
+        if self.client is not None:
+            client, self.client = self.client, None
+            await self.aio.run(lambda: client.aclose())
+
+    async def ready(self) -> None:
+        await self.aio.run(lambda: self.client.ping())
+
+    async def get(self, upload_id: str) -> Upload | None:
+        if not is_valid_upload_id(upload_id):
+            return None
+        data = await self.aio.run(lambda: self.client.get(self._key(upload_id)))
+        if data is None:
+            return None
+        return Upload.from_dict(json.loads(data))
+
+    async def save(self, upload: Upload) -> None:
+        data = json.dumps(upload.to_dict(), separators=(",", ":"))
+        score = upload.expires_at if upload.expires_at is not None else math.inf
+
+        async def write():
+            # MULTI/EXEC: the record and its index entry change together.
+            async with self.client.pipeline(transaction=True) as pipe:
+                pipe.set(self._key(upload.id), data, ex=self.expiration)
+                pipe.zadd(self.index_key, {upload.id: score})
+                await pipe.execute()
+
+        await self.aio.run(write)
+
+    async def delete(self, upload_id: str) -> None:
+        async def remove():
+            async with self.client.pipeline(transaction=True) as pipe:
+                pipe.delete(self._key(upload_id))
+                pipe.zrem(self.index_key, upload_id)
+                await pipe.execute()
+
+        await self.aio.run(remove)
+
+    async def _ids_by_score(self, maximum: float) -> AsyncIterator[str]:
+        start = 0
+        while True:
+            batch = await self.aio.run(lambda: self.client.zrangebyscore(
+                self.index_key, "-inf", maximum, start=start, num=LIST_BATCH))
+            for raw in batch:
+                yield raw.decode()
+            if len(batch) < LIST_BATCH:
+                return
+            start += LIST_BATCH
+
+    async def list_ids(self) -> AsyncIterator[str]:
+        async for upload_id in self._ids_by_score(math.inf):
+            yield upload_id
+
+    async def list_expired(self, now: float) -> AsyncIterator[str]:
+        """Ids whose recorded expiry is before `now` (the cleanup checks each record again).
+
+        Read in full before yielding: the cleanup removes what it is given, which would
+        shift the offsets of a paginated read."""
+        expired = [upload_id async for upload_id in self._ids_by_score(now)]
+        for upload_id in expired:
+            yield upload_id
+
+    def make_locker(self) -> RedisLocker:
+        return RedisLocker(self, self.lock_ttl)
+
+
+@hookimpl
+def tus_add_options(add_option):
+    add_info_db_dsn(add_option)
+    add_option("redis-info-expiration", default=0, type=int,
+               help="Seconds a record lives in Redis after its last save (EX); 0 = no TTL.")
+    add_option("redis-key-prefix", default="",
+               help="Prefix of every key redis-info-storage writes (records, index, locks).")
+    add_option("redis-lock-ttl", default=30.0, type=float,
+               help="Seconds an upload lock outlives a dead holder; the live holder renews it.")
+
+
+@hookimpl
+def tus_register_info_stores(register):
+    def factory(ctx: PluginContext) -> RedisInfoStore:
+        config = ctx.config
+        dsn = config.get("info_db_dsn") or ""
+        if not dsn.startswith(("redis://", "rediss://", "unix://")):
+            raise PluginLoadError("redis-info-storage needs --info-db-dsn redis://host:port/db")
+        return RedisInfoStore(dsn, ctx.aio, prefix=config.get("redis_key_prefix") or "",
+                              expiration=config.get("redis_info_expiration") or None,
+                              lock_ttl=config.get("redis_lock_ttl") or 30)
+
+    register("redis-info-storage", factory)

@@ -1,0 +1,148 @@
+"""db-info-storage against the real PostgreSQL on 127.0.0.1:5432 (a unique table per test)."""
+
+from __future__ import annotations
+
+import getpass
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+
+from tuspluggy.aio import AsyncioPortal
+from tuspluggy.interfaces import LockTimeout
+from tuspluggy.plugins.db_info_storage import DbInfoStore
+from tuspluggy.plugins.db_lock import advisory_key
+from tuspluggy.testing import require_service
+from tuspluggy.upload import Upload, new_upload_id
+
+
+def postgres_dsn() -> str:
+    user = "root" if getpass.getuser() == "root" else "postgres"
+    return f"postgresql://{user}@127.0.0.1:5432/test"
+
+
+@pytest.fixture
+async def portal():
+    require_service("postgres")
+    portal = AsyncioPortal()
+    portal.start()
+    yield portal
+    await portal.close()
+
+
+@pytest.fixture
+async def table(portal):
+    name = f"test_uploads_{uuid.uuid4().hex[:10]}"
+    yield name
+    store = DbInfoStore(postgres_dsn(), portal, table=name)
+    await store.open()
+    await portal.run(lambda: store.pool.execute(f"DROP TABLE IF EXISTS {name}"))
+    await store.close()
+
+
+async def open_store(portal, table) -> DbInfoStore:
+    store = DbInfoStore(postgres_dsn(), portal, table=table)
+    await store.open()
+    return store
+
+
+async def test_db_store_creates_its_table_if_missing(portal, table):
+    store = await open_store(portal, table)
+    try:
+        columns = await portal.run(lambda: store.pool.fetch(
+            "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = $1", table))
+        assert {r["column_name"]: r["data_type"] for r in columns} == {
+            "id": "text", "info": "jsonb", "expires_at": "double precision",
+            "updated_at": "timestamp with time zone",
+        }
+    finally:
+        await store.close()
+    again = await open_store(portal, table)  # a second instance finds it there
+    await again.close()
+
+
+async def test_db_store_saves_gets_lists_and_deletes_records(portal, table):
+    store = await open_store(portal, table)
+    try:
+        upload = Upload(id=new_upload_id(), length=10, metadata={"filename": "a.txt"},
+                        storage_state={"mpu": "secret"})
+        assert await store.get(upload.id) is None
+        await store.save(upload)
+        assert await store.get(upload.id) == upload
+        upload.offset = 7
+        await store.save(upload)
+        assert (await store.get(upload.id)).offset == 7
+        assert [i async for i in store.list_ids()] == [upload.id]
+        await store.delete(upload.id)
+        await store.delete(upload.id)
+        assert await store.get(upload.id) is None
+        assert await store.get("'; DROP TABLE x; --") is None
+    finally:
+        await store.close()
+
+
+async def test_db_store_lists_expired_uploads_for_cleanup(portal, table):
+    store = await open_store(portal, table)
+    try:
+        now = time.time()
+        expired = Upload(id=new_upload_id(), length=5, expires_at=now - 10)
+        fresh = Upload(id=new_upload_id(), length=5, expires_at=now + 1000)
+        forever = Upload(id=new_upload_id(), length=5, expires_at=None)
+        for upload in (expired, fresh, forever):
+            await store.save(upload)
+        assert [i async for i in store.list_expired(now)] == [expired.id]
+        assert sorted([i async for i in store.list_ids()]) == sorted([expired.id, fresh.id, forever.id])
+    finally:
+        await store.close()
+
+
+async def test_db_advisory_lock_excludes_other_instances_and_times_out(portal, table):
+    first = await open_store(portal, table)
+    second = await open_store(portal, table)
+    try:
+        upload_id = new_upload_id()
+        async with first.make_locker().lock(upload_id, 1):
+            with pytest.raises(LockTimeout):
+                async with second.make_locker().lock(upload_id, 0.3):
+                    pass
+        async with second.make_locker().lock(upload_id, 1):
+            pass
+    finally:
+        await first.close()
+        await second.close()
+
+
+HOLD_LOCK = """
+import asyncio, sys, asyncpg
+async def main():
+    connection = await asyncpg.connect(sys.argv[1])
+    assert await connection.fetchval("SELECT pg_try_advisory_lock($1)", int(sys.argv[2]))
+    print("locked", flush=True)
+    await asyncio.sleep(600)
+asyncio.run(main())
+"""
+
+
+async def test_db_advisory_lock_of_a_killed_holder_is_released(portal, table):
+    store = await open_store(portal, table)
+    try:
+        upload_id = new_upload_id()
+        key = advisory_key(table, upload_id)
+        holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, postgres_dsn(), str(key)],
+                                  stdout=subprocess.PIPE, text=True)
+        try:
+            assert holder.stdout.readline().strip() == "locked"
+            with pytest.raises(LockTimeout):
+                async with store.make_locker().lock(upload_id, 0.2):
+                    pass
+            holder.kill()  # its connection dies with it: PostgreSQL drops the session lock
+            holder.wait()
+            async with store.make_locker().lock(upload_id, 5):
+                pass
+        finally:
+            holder.kill()
+            holder.wait()
+    finally:
+        await store.close()

@@ -1,0 +1,161 @@
+"""redis-info-storage against the real Redis on 127.0.0.1:6379 (unique key prefix per test)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+import trio
+
+from tuspluggy.aio import AsyncioPortal
+from tuspluggy.interfaces import LockTimeout
+from tuspluggy.plugins.redis_info_storage import RedisInfoStore
+from tuspluggy.testing import require_service
+from tuspluggy.upload import Upload, new_upload_id
+
+DSN = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture
+async def portal():
+    require_service("redis")
+    portal = AsyncioPortal()
+    portal.start()
+    yield portal
+    await portal.close()
+
+
+@pytest.fixture
+async def prefix(portal):
+    prefix = f"test-{uuid.uuid4().hex[:10]}:"
+    yield prefix
+    store = RedisInfoStore(DSN, portal, prefix=prefix)
+    await store.open()
+    keys = await portal.run(lambda: store.client.keys(prefix + "*"))
+    if keys:
+        await portal.run(lambda: store.client.delete(*keys))
+    await store.close()
+
+
+async def open_store(portal, prefix, **kwargs) -> RedisInfoStore:
+    store = RedisInfoStore(DSN, portal, prefix=prefix, **kwargs)
+    await store.open()
+    return store
+
+
+async def test_redis_store_saves_gets_lists_and_deletes_records(portal, prefix):
+    store = await open_store(portal, prefix)
+    try:
+        upload = Upload(id=new_upload_id(), length=10, metadata={"filename": "a.txt"},
+                        storage_state={"mpu": "secret"})
+        assert await store.get(upload.id) is None
+        await store.save(upload)
+        loaded = await store.get(upload.id)
+        assert loaded == upload
+        # Rustus's key layout: the bare id (after the prefix) holds the record.
+        raw = await portal.run(lambda: store.client.get(prefix + upload.id))
+        assert b'"filename"' in raw
+        upload.offset = 4
+        await store.save(upload)
+        assert (await store.get(upload.id)).offset == 4
+        assert [i async for i in store.list_ids()] == [upload.id]
+        await store.delete(upload.id)
+        await store.delete(upload.id)  # deleting a missing record is not an error
+        assert await store.get(upload.id) is None
+        assert [i async for i in store.list_ids()] == []
+        assert await store.get("../etc/passwd") is None
+    finally:
+        await store.close()
+
+
+async def test_redis_store_lists_expired_uploads_for_cleanup(portal, prefix):
+    store = await open_store(portal, prefix)
+    try:
+        now = time.time()
+        expired = Upload(id=new_upload_id(), length=5, expires_at=now - 10)
+        fresh = Upload(id=new_upload_id(), length=5, expires_at=now + 1000)
+        forever = Upload(id=new_upload_id(), length=5, expires_at=None)
+        for upload in (expired, fresh, forever):
+            await store.save(upload)
+        assert [i async for i in store.list_expired(now)] == [expired.id]
+        assert sorted([i async for i in store.list_ids()]) == sorted([expired.id, fresh.id, forever.id])
+    finally:
+        await store.close()
+
+
+async def test_redis_info_expiration_sets_a_sliding_ttl(portal, prefix):
+    store = await open_store(portal, prefix, expiration=100)
+    try:
+        upload = Upload(id=new_upload_id(), length=5)
+        await store.save(upload)
+        ttl = await portal.run(lambda: store.client.ttl(prefix + upload.id))
+        assert 90 < ttl <= 100
+    finally:
+        await store.close()
+
+
+async def test_redis_lock_excludes_other_instances_and_times_out(portal, prefix):
+    # Two stores with their own clients stand for two server instances.
+    first = await open_store(portal, prefix)
+    second = await open_store(portal, prefix)
+    try:
+        upload_id = new_upload_id()
+        async with first.make_locker().lock(upload_id, 1):
+            with pytest.raises(LockTimeout):
+                async with second.make_locker().lock(upload_id, 0.3):
+                    pass
+        async with second.make_locker().lock(upload_id, 1):
+            pass
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_redis_lock_is_renewed_while_held(portal, prefix):
+    store = await open_store(portal, prefix, lock_ttl=0.6)
+    other = await open_store(portal, prefix, lock_ttl=0.6)
+    try:
+        upload_id = new_upload_id()
+        async with store.make_locker().lock(upload_id, 1):
+            await trio.sleep(1.5)  # longer than the TTL: only renewal keeps it
+            with pytest.raises(LockTimeout):
+                async with other.make_locker().lock(upload_id, 0.2):
+                    pass
+    finally:
+        await store.close()
+        await other.close()
+
+
+HOLD_LOCK = """
+import sys, time, redis
+client = redis.Redis.from_url(sys.argv[1])
+lock = client.lock(sys.argv[2], timeout=float(sys.argv[3]))
+assert lock.acquire(blocking=False)
+print("locked", flush=True)
+time.sleep(600)
+"""
+
+
+async def test_redis_lock_of_a_killed_holder_expires(portal, prefix):
+    store = await open_store(portal, prefix, lock_ttl=1.5)
+    try:
+        upload_id = new_upload_id()
+        key = store.make_locker().key(upload_id)
+        holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, DSN, key, "1.5"], stdout=subprocess.PIPE, text=True)
+        try:
+            assert holder.stdout.readline().strip() == "locked"
+            with pytest.raises(LockTimeout):
+                async with store.make_locker().lock(upload_id, 0.2):
+                    pass
+            holder.kill()  # dies holding the lock, as a server instance would mid-PATCH
+            holder.wait()
+            async with store.make_locker().lock(upload_id, 5):
+                pass
+        finally:
+            holder.kill()
+            holder.wait()
+    finally:
+        await store.close()
