@@ -42,6 +42,21 @@ class BoundedBody(TrioBody):
         except (trio.EndOfChannel, trio.ClosedResourceError):
             raise StopAsyncIteration from None
 
+    async def drain(self, limit: int, timeout: float) -> bool:
+        """Read and drop what the handler left unread, so the connection can carry the
+        next request. False if more than `limit` bytes (or `timeout` seconds) remained:
+        then the connection must be closed instead."""
+        dropped = 0
+        with trio.move_on_after(timeout):
+            while True:
+                try:
+                    dropped += len(await self._receive.receive())
+                except (trio.EndOfChannel, trio.ClosedResourceError):
+                    return True
+                if dropped > limit:
+                    return False
+        return False
+
     def __await__(self):
         return self._collect().__await__()
 
@@ -53,7 +68,20 @@ class StreamingRequest(TrioRequest):
     body_class = BoundedBody
 
 
+DRAIN_LIMIT = 1024 * 1024  # unread body bytes worth reading to keep a connection alive
+DRAIN_SECONDS = 5
+
+
 class StreamingHTTPConnection(TrioASGIHTTPConnection):
+    async def handle_request(self, nursery: trio.Nursery, request, send) -> None:  # type: ignore[override]
+        response = await self.app.handle_request(request)
+        # An early answer (409, 415, 460...) leaves the body unread; hypercorn then stalls
+        # the keep-alive connection. Drain a little, or close the connection.
+        if not await request.body.drain(DRAIN_LIMIT, DRAIN_SECONDS):
+            response.headers["Connection"] = "close"
+        await self._send_response(send, response)
+        nursery.cancel_scope.cancel()
+
     async def handle_messages(self, nursery: trio.Nursery, request, receive) -> None:  # type: ignore[override]
         while True:
             message = await receive()
