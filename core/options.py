@@ -69,6 +69,8 @@ class Option:
 
 
 def core_options() -> list[Option]:
+    from .hook_options import hook_options  # declared next to the hook system they configure
+
     o = Option
     return [
         o("host", "127.0.0.1", "Address to listen on.", env_aliases=("RUSTUS_SERVER_HOST",)),
@@ -103,6 +105,7 @@ def core_options() -> list[Option]:
         o("lock-timeout", 10, "Seconds a request waits for an upload another request is changing.", float),
         o("read-timeout", 60, "Seconds without a byte from the client before a body is given up.", float),
         o("disable-plugins", [], "Entry-point plugins not to load, comma-separated.", list),
+        *hook_options(),
         o("sentry-dsn", "", "Send errors (500 answers, failures logged) to this Sentry DSN; needs the sentry extra."),
         o("sentry-sample-rate", 1.0, "Fraction of errors sent to Sentry (0..1).", float),
     ]

@@ -79,7 +79,8 @@ async def build_server(config: Config, pm: PluginManager, registry: Registry, ai
     for name, factory in registry.notifiers.items():
         notifier = factory(ctx)
         if notifier is not None:
-            notifiers.append(notifier)
+            # A factory may return several notifiers (one per URL of --hooks-http-urls).
+            notifiers.extend(notifier if isinstance(notifier, (list, tuple)) else [notifier])
             log.info("notifier %s enabled", name)
     settings = TusSettings.build(
         set(config.tus_extensions),

@@ -128,7 +128,7 @@ class UploadService:
         self._count("created")
 
         if upload.is_final:
-            await self._attach_final(upload, parts)
+            await self._attach_final(upload, parts, request)
             upload = await self.load(upload.id)
             finished = upload.is_complete
             if not finished:
@@ -170,7 +170,7 @@ class UploadService:
             parts.append(part)
         return parts
 
-    async def _attach_final(self, final: Upload, parts: list[Upload]) -> None:
+    async def _attach_final(self, final: Upload, parts: list[Upload], request: RequestInfo | None = None) -> None:
         """Tell unfinished parts about the final waiting for them, then assemble it if
         everything is already there."""
         for part in parts:
@@ -181,7 +181,8 @@ class UploadService:
                 if not fresh.is_complete and final.id not in fresh.finals_waiting:
                     fresh.finals_waiting.append(final.id)
                     await self.info.save(fresh)
-        await self._try_assemble(final.id, None)
+        # post-finish of a final made complete by this POST carries this request.
+        await self._try_assemble(final.id, request)
 
     async def _try_assemble(self, final_id: str, request: RequestInfo | None) -> None:
         async with self._locked(final_id):

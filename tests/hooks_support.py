@@ -1,0 +1,141 @@
+"""Shared helpers of the hook tests: schema checks against the hooks document, hook
+scripts, and the FastAPI receiver and Celery worker from contrib/ run as real processes."""
+
+from __future__ import annotations
+
+import copy
+import ipaddress
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import jsonschema
+
+ROOT = Path(__file__).resolve().parent.parent
+SCHEMAS = Path(__file__).resolve().parent / "hook_schemas"
+CONTRIB = ROOT / "contrib"
+
+_format_checker = jsonschema.FormatChecker()
+
+
+@_format_checker.checks("ipvanyaddress", raises=ValueError)
+def _is_ip(value) -> bool:
+    ipaddress.ip_address(value)
+    return True
+
+
+def load_schema(fmt: str) -> dict:
+    """The document's schema for `fmt`, read as pydantic (v1) meant it: a property that is
+    not required is Optional, so it may also be null (the document's own example has
+    "path": null and "parts": null)."""
+    schema = copy.deepcopy(json.loads((SCHEMAS / f"{fmt}.json").read_text()))
+    for definition in schema["definitions"].values():
+        required = set(definition.get("required", ()))
+        for name, prop in definition["properties"].items():
+            if name not in required:
+                definition["properties"][name] = {"anyOf": [prop, {"type": "null"}]}
+    return schema
+
+
+def _same_fields(value, schema: dict, node: dict, where: str) -> None:
+    """Field for field: every object has exactly the properties its model declares."""
+    if "$ref" in node:
+        node = schema["definitions"][node["$ref"].rsplit("/", 1)[1]]
+    if node.get("type") == "object" and "properties" in node and isinstance(value, dict):
+        assert set(value) == set(node["properties"]), f"{where}: fields {sorted(value)} != {sorted(node['properties'])}"
+        for key, sub in node["properties"].items():
+            _same_fields(value[key], schema, sub, f"{where}.{key}")
+
+
+def validate_payload(payload: dict, fmt: str) -> None:
+    schema = load_schema(fmt)
+    jsonschema.validate(payload, schema, format_checker=_format_checker)
+    _same_fields(payload, json.loads((SCHEMAS / f"{fmt}.json").read_text()),
+                 json.loads((SCHEMAS / f"{fmt}.json").read_text()), "hook")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def read_jsonl(path) -> list[dict]:
+    try:
+        text = Path(path).read_text()
+    except FileNotFoundError:
+        return []
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def wait_until(predicate, timeout: float = 30, interval: float = 0.1):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(interval)
+
+
+def recording_hook(directory: Path, log_path: Path, name: str = "hook", *, stdout: str = "", stderr: str = "",
+                   status: int = 0, sleep: float = 0) -> Path:
+    """An executable that appends {argv} as a JSON line to `log_path`, then behaves as told."""
+    script = directory / name
+    script.write_text(
+        f"#!{sys.executable}\n"
+        "import json, sys, time\n"
+        f"with open({str(log_path)!r}, 'a') as f: f.write(json.dumps(sys.argv[1:]) + '\\n')\n"
+        f"time.sleep({sleep!r})\n"
+        f"sys.stdout.write({stdout!r}); sys.stderr.write({stderr!r})\n"
+        f"sys.exit({status})\n"
+    )
+    script.chmod(0o755)
+    return script
+
+
+class Receiver:
+    """contrib/fastapi_receiver/server.py under uvicorn, on a fixed free port so it can be
+    stopped and started again at the same address."""
+
+    def __init__(self, log_path: Path, port: int | None = None) -> None:
+        self.log_path = log_path
+        self.port = port or free_port()
+        self.process: subprocess.Popen | None = None
+        self.url = f"http://127.0.0.1:{self.port}/hooks"
+
+    def start(self) -> Receiver:
+        env = {**os.environ, "HOOKS_RECEIVER_LOG": str(self.log_path)}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "server:app", "--host", "127.0.0.1", "--port", str(self.port),
+             "--log-level", "warning"],
+            cwd=CONTRIB / "fastapi_receiver", env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+
+        def up():
+            try:
+                return httpx.get(f"http://127.0.0.1:{self.port}/docs", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until(up, 30)
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+            self.process = None
+
+    def received(self) -> list[dict]:
+        return read_jsonl(self.log_path)
