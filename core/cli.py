@@ -7,6 +7,7 @@ appear in ``tuspluggy serve --help`` and can be set like core options.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 
@@ -80,10 +81,11 @@ def build_cli(pm: PluginManager, registry: Registry) -> click.Group:
 
         config = _config(registry, values)
         setup_logging(config.log_level, config.log_format)
+        _report_broken_plugins(pm)
         try:
             serve_forever(config, pm, registry)
         except PluginLoadError as error:
-            raise click.ClickException(str(error)) from None
+            raise click.ClickException(str(error) + _broken_hint(pm)) from None
         except KeyboardInterrupt:
             pass
 
@@ -96,6 +98,7 @@ def build_cli(pm: PluginManager, registry: Registry) -> click.Group:
 
         config = _config(registry, values)
         setup_logging(config.log_level, config.log_format)
+        _report_broken_plugins(pm)
         if not config.expiration:
             raise click.ClickException("--expiration is 0 (uploads never expire): nothing to clean up")
 
@@ -130,7 +133,57 @@ def build_cli(pm: PluginManager, registry: Registry) -> click.Group:
             if row["options"]:
                 click.echo(f"  options:  {', '.join('--' + o for o in row['options'])}")
 
+    @cli.group()
+    def plugin():
+        """Write your own plugin."""
+
+    @plugin.command("new")
+    @click.argument("name")
+    @click.option("--kind", type=click.Choice(["notifier", "storage", "info-store"]), default="notifier",
+                  show_default=True, help="What the example plugin provides.")
+    @click.option("--directory", "-d", default=None,
+                  help="Where to write the project [default: ./tuspluggy-NAME].")
+    @click.option("--description", default=None, help="One line for the package metadata and README.")
+    @click.option("--author", default=None, help="Author name for the package metadata.")
+    @click.option("--email", default=None, help="Author e-mail for the package metadata.")
+    def plugin_new(name, kind, directory, description, author, email):
+        """Scaffold a new plugin package NAME from the bundled template (copier).
+
+        The project gets a pyproject with the entry point, a working example, tests that
+        start a real server, a README and a CI workflow. Update it later with `copier recopy`
+        (or `copier update` when the template comes from git).
+        """
+        from .scaffold import ScaffoldError, new_plugin
+
+        try:
+            path = new_plugin(name, kind=kind, directory=directory, description=description, author=author,
+                              email=email)
+        except ScaffoldError as error:
+            raise click.ClickException(str(error)) from None
+        click.echo(f"created {path}")
+        click.echo(f"next: cd {path} && pip install -e '.[test]' && pytest")
+
     return cli
+
+
+def _report_broken_plugins(pm: PluginManager) -> None:
+    """Name each plugin that could not be loaded, at start-up, in one log line each.
+
+    The server still starts (an optional built-in whose extra is not installed must not
+    stop it); what the plugin offered is missing, and selecting it fails with _broken_hint.
+    """
+    log = logging.getLogger("tuspluggy.plugins")
+    for status in pm.broken():
+        origin = f" ({status.distribution} {status.version})" if status.distribution else ""
+        log.error("plugin %r%s is broken and was not loaded: %s; fix or uninstall it, or switch it off with "
+                  "--disable-plugin %s", status.name, origin, status.error, status.name)
+
+
+def _broken_hint(pm: PluginManager) -> str:
+    broken = pm.broken()
+    if not broken:
+        return ""
+    return " (not loaded because broken: " + "; ".join(f"{s.name}: {s.error}" for s in broken) + ")"
 
 
 def plugin_rows(pm: PluginManager, registry: Registry) -> list[dict]:

@@ -2,8 +2,10 @@
 
 Built-in plugins are entry points of tuspluggy's own distribution in the ``tuspluggy``
 group, so they load exactly as a third-party plugin does. Entry points are loaded one at a
-time: a plugin that fails to import or registers a misspelled hook is reported by name
-and skipped, and ``serve`` refuses to start only if the user selected something it offers.
+time: a plugin that fails to import, registers a misspelled hook or raises in a hook is
+recorded by name (``PluginManager.broken()``) and skipped, so ``tuspluggy plugins`` still
+lists it; ``serve`` then refuses to start with a message naming it, until it is fixed or
+switched off with ``--disable-plugin NAME``.
 """
 
 from __future__ import annotations
@@ -43,6 +45,44 @@ class PluginManager(pluggy.PluginManager):
         self.add_hookspecs(hookspecs)
         self.statuses: list[PluginStatus] = []
 
+    def status(self, name: str) -> PluginStatus | None:
+        return next((s for s in self.statuses if s.name == name), None)
+
+    def broken(self) -> list[PluginStatus]:
+        """Plugins that are installed and enabled but could not be used."""
+        return [s for s in self.statuses if s.error and not s.disabled]
+
+    def mark_broken(self, name: str, error: str) -> None:
+        """Record why plugin `name` is unusable and stop calling it."""
+        status = self.status(name)
+        if status is not None and status.error is None:
+            status.error = error
+        plugin = self.get_plugin(name)
+        if plugin is not None:
+            self.unregister(plugin, name=name)
+        # Blocked, so a later registration under the same name is refused too.
+        self.set_blocked(name)
+
+
+def _unknown_hooks(pm: pluggy.PluginManager, plugin: Any) -> list[str]:
+    """Hook implementations of `plugin` that match no hookspec: almost always a typo."""
+    return sorted(
+        caller.name
+        for caller in pm.get_hookcallers(plugin) or []
+        if not caller.has_spec() and not caller.name.startswith("_")
+    )
+
+
+def _register(pm: PluginManager, plugin: Any, name: str) -> None:
+    """Register `plugin`, refusing (with a message that names the hook) a hookimpl whose name
+    is no hookspec; pluggy itself refuses unknown arguments of a known hook."""
+    pm.register(plugin, name=name)
+    unknown = _unknown_hooks(pm, plugin)
+    if unknown:
+        pm.unregister(plugin, name=name)
+        known = ", ".join(sorted(n for n in dir(pm.hook) if n.startswith("tus_")))
+        raise PluginLoadError(f"unknown hook {', '.join(unknown)} (misspelled? the hooks are: {known})")
+
 
 def _entry_points() -> Iterable[importlib.metadata.EntryPoint]:
     return importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
@@ -74,18 +114,17 @@ def make_plugin_manager(
                 continue
             try:
                 module = ep.load()
-                pm.register(module, name=ep.name)
-            except Exception as error:  # a broken plugin must not take the server down
-                status.error = f"{type(error).__name__}: {error}"
-                log.error("plugin %s (%s) failed to load: %s", ep.name, dist, status.error)
+                _register(pm, module, ep.name)
+            except Exception as error:  # a broken plugin must not take `tuspluggy plugins` down
+                status.error = _describe(error)
+                log.debug("plugin %s (%s) failed to load: %s", ep.name, dist, status.error)
     for name, plugin in plugins:
+        status = PluginStatus(name=name, distribution=None, version=None, builtin=False)
+        pm.statuses.append(status)
         try:
-            pm.register(plugin, name=name)
-            pm.statuses.append(PluginStatus(name=name, distribution=None, version=None, builtin=False))
+            _register(pm, plugin, name)
         except Exception as error:
-            pm.statuses.append(
-                PluginStatus(name=name, distribution=None, version=None, builtin=False, error=str(error))
-            )
+            status.error = _describe(error)
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as error:
@@ -105,8 +144,18 @@ class Registry:
     providers: dict[str, str] = field(default_factory=dict)  # "storage:file-storage" -> plugin
 
 
-def _call_each(pm: PluginManager, hook_name: str, make_arg: Callable[[str], Callable]) -> None:
-    """Call one hook plugin by plugin, so an error names the plugin that raised it."""
+def _describe(error: BaseException) -> str:
+    if isinstance(error, PluginLoadError):
+        return str(error)
+    return f"{type(error).__name__}: {error}"
+
+
+def _call_each(pm: PluginManager, hook_name: str, make_arg: Callable[[str], Callable],
+               on_error: Callable[[str, str], None] | None = None) -> None:
+    """Call one hook plugin by plugin, so an error names the plugin that raised it.
+
+    With `on_error(plugin_name, message)` a failing plugin is reported and the others go on
+    (collecting what plugins offer); without it the first failure is raised (start-up)."""
     caller = getattr(pm.hook, hook_name)
     for impl in caller.get_hookimpls():
         plugin_name = pm.get_name(impl.plugin) or repr(impl.plugin)
@@ -114,19 +163,33 @@ def _call_each(pm: PluginManager, hook_name: str, make_arg: Callable[[str], Call
         try:
             impl.function(**{name: arg for name in impl.argnames})
         except Exception as error:
-            raise PluginLoadError(f"plugin {plugin_name!r} failed in {hook_name}: {type(error).__name__}: {error}") from error
+            message = f"failed in {hook_name}: {_describe(error)}"
+            if on_error is None:
+                raise PluginLoadError(f"plugin {plugin_name!r} {message}") from error
+            on_error(plugin_name, message)
+
+
+def call_startup(pm: PluginManager, ctx: Any) -> None:
+    """Run every tus_startup, naming the plugin that raises instead of a bare traceback."""
+    _call_each(pm, "tus_startup", lambda _plugin: ctx)
 
 
 def collect(pm: PluginManager, core_options: Iterable[Option] = ()) -> Registry:
+    """Ask every plugin what it offers. A plugin that raises, or offers a name another
+    plugin already offers, is marked broken (see PluginManager.broken) and everything it
+    offered is withdrawn, so `tuspluggy plugins` still lists it and `serve` can name it."""
     registry = Registry(options=list(core_options))
+    tables = {"storage": registry.storages, "info-storage": registry.info_stores, "notifier": registry.notifiers}
 
     def registrar(kind: str, table: dict[str, Callable]):
         def make(plugin_name: str):
             def register(name: str, factory: Callable) -> None:
                 if name in table:
                     raise PluginLoadError(
-                        f"{kind} {name!r} is offered by both {registry.providers[f'{kind}:{name}']!r} and {plugin_name!r}"
+                        f"{kind} {name!r} is already offered by plugin {registry.providers[f'{kind}:{name}']!r}"
                     )
+                if not callable(factory):
+                    raise PluginLoadError(f"the factory of {kind} {name!r} is not callable: {factory!r}")
                 table[name] = factory
                 registry.providers[f"{kind}:{name}"] = plugin_name
 
@@ -137,16 +200,26 @@ def collect(pm: PluginManager, core_options: Iterable[Option] = ()) -> Registry:
     def option_adder(plugin_name: str):
         def add_option(name: str, **kwargs: Any) -> None:
             if any(o.name == name for o in registry.options):
-                raise PluginLoadError(f"option --{name} of plugin {plugin_name!r} is already declared")
+                raise PluginLoadError(f"option --{name} is already declared")
             kwargs.setdefault("owner", plugin_name)
             registry.options.append(Option(name, **kwargs))
 
         return add_option
 
-    _call_each(pm, "tus_add_options", option_adder)
-    _call_each(pm, "tus_register_storages", registrar("storage", registry.storages))
-    _call_each(pm, "tus_register_info_stores", registrar("info-storage", registry.info_stores))
-    _call_each(pm, "tus_register_notifiers", registrar("notifier", registry.notifiers))
+    def withdraw(plugin_name: str, message: str) -> None:
+        log.debug("plugin %s is broken: %s", plugin_name, message)
+        pm.mark_broken(plugin_name, message)
+        registry.options[:] = [o for o in registry.options if o.owner != plugin_name]
+        for key, owner in list(registry.providers.items()):
+            if owner == plugin_name:
+                kind, name = key.split(":", 1)
+                tables[kind].pop(name, None)
+                del registry.providers[key]
+
+    _call_each(pm, "tus_add_options", option_adder, withdraw)
+    _call_each(pm, "tus_register_storages", registrar("storage", registry.storages), withdraw)
+    _call_each(pm, "tus_register_info_stores", registrar("info-storage", registry.info_stores), withdraw)
+    _call_each(pm, "tus_register_notifiers", registrar("notifier", registry.notifiers), withdraw)
     return registry
 
 

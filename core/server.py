@@ -30,7 +30,7 @@ from .events import build_dispatcher
 from .interfaces import InfoStore, PluginContext, Storage
 from .metrics import Metrics
 from .options import core_options
-from .plugin_manager import PluginManager, Registry, collect, make_plugin_manager, select
+from .plugin_manager import PluginManager, Registry, call_startup, collect, make_plugin_manager, select
 from .protocol.rules import TusSettings
 from .requestlog import RequestObserver
 from .sentry import setup_sentry
@@ -113,7 +113,7 @@ async def build_server(config: Config, pm: PluginManager, registry: Registry, ai
         proxy_headers=config.get("hooks_http_proxy_headers") or [],
     )
     app.extensions["tuspluggy.notifiers"] = notifiers  # for /health
-    pm.hook.tus_startup(ctx=ctx)
+    call_startup(pm, ctx)  # names a plugin that raises, instead of a bare traceback
     return Server(config, service, app, ctx, notifiers, background, closers)
 
 

@@ -65,8 +65,10 @@ class ServerProcess:
     """``tuspluggy serve`` in a subprocess on a free port. Use as a context manager."""
 
     def __init__(self, *args: str, data_dir: str | None = None, env: dict[str, str] | None = None,
-                 port: int = 0, start_timeout: float = 30) -> None:
+                 port: int = 0, start_timeout: float = 30, python: str | None = None) -> None:
         self.args = list(args)
+        # Another interpreter (a venv with extra plugins installed, see overlay_venv).
+        self.python = python or sys.executable
         self.data_dir = data_dir
         self.env = env
         self.port = port
@@ -77,7 +79,7 @@ class ServerProcess:
         self.output: list[str] = []
 
     def command(self) -> list[str]:
-        command = [sys.executable, "-m", "tuspluggy.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port)]
+        command = [self.python, "-m", "tuspluggy.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port)]
         if self.data_dir:
             command += ["--data-dir", self.data_dir, "--info-dir", self.data_dir]
         return command + self.args
@@ -252,3 +254,25 @@ def wait_for(predicate, timeout: float = 10, interval: float = 0.05):
         if time.monotonic() > deadline:
             raise TimeoutError("condition not met in time")
         time.sleep(interval)
+
+
+def overlay_venv(path: str | os.PathLike) -> str:
+    """A throwaway venv at `path` that sees every package of the running environment, for
+    installing a plugin without touching that environment (other test runs sharing it
+    would load the plugin too). Returns its python; install with
+    ``[python, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "-e", project]``.
+
+    Made without pip of its own (fast): a .pth file adds this environment's site-packages,
+    processed as a site directory so editable installs in it keep working.
+    """
+    import sysconfig
+    import venv
+
+    venv.EnvBuilder(with_pip=False, symlinks=True).create(path)
+    python = os.path.join(path, "bin", "python")
+    purelib = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    parents = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
+    with open(os.path.join(purelib, "_tuspluggy_overlay.pth"), "w") as pth:
+        pth.write("import site; " + "; ".join(f"site.addsitedir({p!r})" for p in sorted(parents)) + "\n")
+    return python
