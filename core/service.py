@@ -124,7 +124,12 @@ class UploadService:
             raise TusError(409, f"an upload with id {upload.id!r} already exists")
 
         await self.storage.create(upload)
-        await self.info.save(upload)
+        try:
+            await self.info.save(upload)
+        except BaseException:
+            with trio.CancelScope(shield=True):  # no bytes without a record (full disk, store down)
+                await self.storage.remove(upload)
+            raise
         self._count("created")
 
         if upload.is_final:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from collections.abc import AsyncIterator
@@ -9,6 +10,7 @@ from collections.abc import AsyncIterator
 import trio
 
 from tuspluggy import hookimpl
+from tuspluggy.errors import StorageFull
 from tuspluggy.fsutil import atomic_write
 from tuspluggy.interfaces import PluginContext
 from tuspluggy.locks import FlockLocker
@@ -41,10 +43,15 @@ class FileInfoStore:
     async def save(self, upload: Upload) -> None:
         data = json.dumps(upload.to_dict(), separators=(",", ":")).encode()
         path = self._path(upload.id)
-        if self.force_fsync:
-            await trio.to_thread.run_sync(lambda: atomic_write(path, data, fsync=True))
-        else:
-            atomic_write(path, data, fsync=False)
+        try:
+            if self.force_fsync:
+                await trio.to_thread.run_sync(lambda: atomic_write(path, data, fsync=True))
+            else:
+                atomic_write(path, data, fsync=False)
+        except OSError as error:
+            if error.errno in (errno.ENOSPC, errno.EDQUOT):  # a clear 507, not a 500
+                raise StorageFull("storage is full: no room left for the upload's record; retry later") from error
+            raise
 
     async def delete(self, upload_id: str) -> None:
         try:

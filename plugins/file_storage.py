@@ -38,11 +38,20 @@ class FileWriter:
             view = view[written:]
 
     async def write(self, data: bytes) -> None:
+        before = self._position
         try:
             # One thread hop per (already coalesced, ~1 MiB) buffer keeps a slow disk
             # from stalling every other request on the trio thread.
             await trio.to_thread.run_sync(self._pwrite_all, data)
         except OSError as error:
+            if error.errno in (errno.ENOSPC, errno.EDQUOT):
+                # The offset will not count a partly written buffer, so neither does the
+                # file: its size stays equal to the recorded offset (and the space is freed).
+                try:
+                    await trio.to_thread.run_sync(os.ftruncate, self._fd, before)
+                    self._position = before
+                except OSError:
+                    pass
             _raise_if_full(error)
             raise
 
