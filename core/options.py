@@ -105,6 +105,8 @@ def core_options() -> list[Option]:
         o("lock-timeout", 10, "Seconds a request waits for an upload another request is changing.", float),
         o("read-timeout", 60, "Seconds without a byte from the client before a body is given up.", float),
         o("disable-plugins", [], "Entry-point plugins not to load, comma-separated.", list),
+        o("ui", False, "Serve the upload page at / and the dashboard at /ui/uploads (yes/no).", bool),
+        o("ui-token", "", "Token the dashboard asks of clients that are not on loopback; empty = loopback only."),
         *hook_options(),
         o("sentry-dsn", "", "Send errors (500 answers, failures logged) to this Sentry DSN; needs the sentry extra."),
         o("sentry-sample-rate", 1.0, "Fraction of errors sent to Sentry (0..1).", float),

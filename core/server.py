@@ -112,6 +112,11 @@ async def build_server(config: Config, pm: PluginManager, registry: Registry, ai
         cors_origins=config.cors,
         proxy_headers=config.get("hooks_http_proxy_headers") or [],
     )
+    if config.get("ui"):
+        from .ui import install_ui
+
+        install_ui(app, service, token=config.get("ui_token") or "", behind_proxy=config.behind_proxy, host=config.host,
+                   outbox=ctx.extras.get("outbox"))
     app.extensions["tuspluggy.notifiers"] = notifiers  # for /health
     call_startup(pm, ctx)  # names a plugin that raises, instead of a bare traceback
     return Server(config, service, app, ctx, notifiers, background, closers)
