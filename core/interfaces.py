@@ -102,7 +102,9 @@ class InfoStore(Protocol):
         """Remove the record; removing a missing record is not an error."""
 
     async def list_ids(self) -> AsyncIterator[str]:
-        """Every upload id stored (for cleanup and listings)."""
+        """Every upload id stored (for cleanup and listings). A store that indexes expiry
+        may also offer ``list_expired(now) -> AsyncIterator[str]``: the ids whose
+        ``expires_at`` is before `now`; the cleanup then reads only those records."""
 
     def make_locker(self) -> Locker | None:
         """A lock that holds wherever this store is shared (across processes or machines),

@@ -414,7 +414,10 @@ class UploadService:
         """Remove every unfinished upload whose expiry has passed; returns their ids."""
         now = time.time() if now is None else now
         removed = []
-        async for upload_id in self.info.list_ids():
+        # A store that indexes expiry times (Redis, PostgreSQL) lists only the expired ids.
+        list_expired = getattr(self.info, "list_expired", None)
+        candidates = list_expired(now) if list_expired is not None else self.info.list_ids()
+        async for upload_id in candidates:
             upload = await self.info.get(upload_id)
             if upload is None or not rules.is_expired(upload, now):
                 continue
