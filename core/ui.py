@@ -214,8 +214,8 @@ def install_ui(app, service: UploadService, *, token: str = "", behind_proxy: bo
         given = request.args.get("token")
         if token and given and hmac.compare_digest(given.encode(), token.encode()):
             # EventSource cannot send headers: the token travels as a cookie from now on.
-            response.set_cookie(TOKEN_COOKIE, given, httponly=True, samesite="Strict",
-                                secure=request.scheme == "https")
+            public = proxy.public_origin(request.headers, request.scheme, behind_proxy)
+            response.set_cookie(TOKEN_COOKIE, given, httponly=True, samesite="Strict", secure=public.scheme == "https")
         return response
 
     @blueprint.route("/ui/api/snapshot", methods=["GET"])
