@@ -116,7 +116,9 @@ def build_cli(pm: PluginManager, registry: Registry) -> click.Group:
 
     @cli.command()
     @click.option("--json", "as_json", is_flag=True, help="Print JSON, for scripts.")
-    def plugins(as_json):
+    @click.option("--disable-plugins", "--disable-plugin", "_disabled", multiple=True,
+                  help="List these entry-point plugins as disabled (read before loading, as for serve).")
+    def plugins(as_json, _disabled):
         """List installed plugins, what they implement and what they provide."""
         rows = plugin_rows(pm, registry)
         if as_json:
