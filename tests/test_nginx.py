@@ -248,3 +248,51 @@ def test_upload_page_and_dashboard_work_under_the_prefix(proxied):
                 if line.startswith("event: snapshot"):
                     break
         assert time.monotonic() - started < 25
+
+
+# -- the other deployment files: what can be checked without systemd or docker here ----------
+
+DEPLOY = SITE.parent.parent
+
+
+def _env_file(text: str, commented: bool = False) -> dict[str, str]:
+    values = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if commented and line.startswith("# TUSPLUGGY_"):
+            line = line[2:]
+        if line.startswith("TUSPLUGGY_") and "=" in line:
+            name, _, value = line.partition("=")
+            values[name] = value
+    return values
+
+
+def test_example_env_file_names_real_options_and_starts_a_working_server(tmp_path, data_dir):
+    from tuspluggy.server import load_plugins
+    from tuspluggy.testing import tus_upload
+
+    _, registry = load_plugins()
+    known = {name for option in registry.options for name in option.envvars}
+    text = (DEPLOY / "tuspluggy.env").read_text()
+    assert set(_env_file(text, commented=True)) <= known
+    env = _env_file(text)
+    # This machine's ports and directories; everything else exactly as shipped.
+    for name in ("TUSPLUGGY_HOST", "TUSPLUGGY_PORT", "TUSPLUGGY_DATA_DIR", "TUSPLUGGY_INFO_DIR"):
+        env.pop(name)
+    with ServerProcess(data_dir=data_dir, env=env) as server:
+        location = tus_upload(server.url + "/", b"deployed", metadata={"filename": "a.txt"})
+        assert httpx.get(location).content == b"deployed"
+
+
+def test_systemd_unit_and_dockerfile_run_unprivileged():
+    unit = (DEPLOY / "tuspluggy.service").read_text()
+    assert "\nUser=tuspluggy\n" in unit and "\nEnvironmentFile=/etc/tuspluggy/tuspluggy.env\n" in unit
+    assert "\nExecStart=/opt/tuspluggy/bin/tuspluggy serve\n" in unit
+    dockerfile = (DEPLOY / "Dockerfile").read_text()
+    users = [line.split()[1] for line in dockerfile.splitlines() if line.startswith("USER ")]
+    assert users and all(not user.startswith(("root", "0")) for user in users)
+    assert dockerfile.index("USER ") > dockerfile.index("pip install")  # nothing runs as root after install
+    if shutil.which("systemd-analyze"):
+        checked = subprocess.run(["systemd-analyze", "verify", str(DEPLOY / "tuspluggy.service")],
+                                 capture_output=True, text=True, timeout=60)
+        assert "bad-setting" not in checked.stderr.lower(), checked.stderr
