@@ -53,6 +53,7 @@ class AmqpNotifier:
         # Touched only on the asyncio thread.
         self._connection = None
         self._channel = None
+        self._open_lock = None  # an asyncio.Lock, made on the asyncio thread
 
     def routing_key_for(self, event: str) -> str:
         return self.routing_key or f"{self.prefix}.{event}"
@@ -77,10 +78,20 @@ class AmqpNotifier:
     # -- asyncio side -------------------------------------------------------------------
 
     async def _open_channel(self):
+        import asyncio
+
+        if self._open_lock is None:
+            self._open_lock = asyncio.Lock()
+        # One connection shared by concurrent deliveries: opening it twice would let the
+        # second attempt close the first one under messages in flight.
+        async with self._open_lock:
+            if self._channel is not None and not self._channel.is_closed:
+                return self._channel
+            return await self._connect()
+
+    async def _connect(self):
         import aiormq
 
-        if self._channel is not None and not self._channel.is_closed:
-            return self._channel
         await self._close()
         try:
             self._connection = await aiormq.connect(self.url)
@@ -125,7 +136,8 @@ class AmqpNotifier:
                                                        routing_key=self.routing_key_for(call.event),
                                                        properties=properties)
         except BaseException:
-            await self._close()  # the next attempt starts with a fresh connection
+            if channel.is_closed and self._channel is channel:
+                self._channel = None  # the next attempt opens a fresh one
             raise
         if not isinstance(confirmation, Basic.Ack):
             raise RuntimeError(f"RabbitMQ did not accept the message: {type(confirmation).__name__}")
