@@ -150,4 +150,5 @@ class Notifier(Protocol):
     async def notify(self, call: HookCall) -> HookReply | None:
         """Deliver one event. For a blocking event (pre-*), raising `errors.TusError`
         rejects the request with that answer; any other exception is a delivery failure
-        (a 5xx naming the hook for pre-* events, a retry later for post-* events)."""
+        (a 502 naming the hook for pre-* events, 504 for `TimeoutError`; a retry later for
+        post-* events). A `HookReply` to pre-create may change the new upload."""
