@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial
 
 import trio
 
@@ -25,7 +24,7 @@ from tuspluggy.interfaces import PluginContext
 from tuspluggy.plugin_manager import PluginLoadError
 from tuspluggy.upload import Upload
 
-from .s3_client import call, call_sync, make_client, wait_future
+from .s3_client import call, make_client
 from .s3_writer import S3Writer
 
 MiB = 1024 * 1024

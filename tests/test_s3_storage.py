@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import threading
 import time
 
 import httpx
 import pytest
-import trio
 
 from s3_server import MotoServer
-from tuspluggy.testing import ServerProcess, encode_metadata, tus_upload
+from tuspluggy.testing import ServerProcess, encode_metadata
 
 MiB = 1024 * 1024
 TUS = {"Tus-Resumable": "1.0.0"}
