@@ -95,6 +95,7 @@ class Outbox:
         # In-memory only: after a restart every pending event is due at once.
         self._next_try: dict[str, float] = {}
         self._in_flight: set[str] = set()
+        self._last_ns = 0
 
     # -- recording ----------------------------------------------------------------
 
@@ -109,7 +110,10 @@ class Outbox:
             "notifiers": list(notifiers),
             "recorded_at": time.time(),
         }
-        name = f"{time.time_ns():020d}-{call.event_id}{EVENT_SUFFIX}"
+        # Sorting by name is recording order; the upload id in the name keeps each upload's
+        # events in that order without opening the files.
+        self._last_ns = max(time.time_ns(), self._last_ns + 1)
+        name = f"{self._last_ns:020d}-{call.upload_id}-{call.event_id}{EVENT_SUFFIX}"
         data = json.dumps(record, ensure_ascii=False).encode()
         await trio.to_thread.run_sync(partial(atomic_write, os.path.join(self.pending_dir, name), data, fsync=self.fsync))
         self._wake.set()
@@ -132,13 +136,22 @@ class Outbox:
                     await trio.sleep(self.poll_interval)
                     await trio.to_thread.run_sync(self._make_dirs)
                     continue
+                # Per upload, events go out in the order they happened: a later event waits
+                # while an earlier one of the same upload is being sent or awaits a retry.
+                waiting_uploads: set[str] = set()
                 for name in names:
+                    upload = _upload_of(name)
+                    if upload in waiting_uploads:
+                        continue
                     if name in self._in_flight:
+                        waiting_uploads.add(upload)
                         continue
                     due = self._next_try.get(name, 0.0)
                     if due > now:
+                        waiting_uploads.add(upload)
                         wait = min(wait, due - now)
                         continue
+                    waiting_uploads.add(upload)
                     self._in_flight.add(name)
                     await limiter.acquire_on_behalf_of(name)
                     nursery.start_soon(self._deliver_one, name, notifiers, limiter)
@@ -316,6 +329,11 @@ class Outbox:
 
     def pending_count(self) -> int:
         return len(self._pending_names())
+
+
+def _upload_of(name: str) -> str:
+    """The upload id inside ``<20-digit ns>-<upload id>-<36-char event id>.event``."""
+    return name[21: -len(EVENT_SUFFIX) - 37]
 
 
 def _claim(path: str) -> tuple[int, dict] | None:

@@ -18,8 +18,12 @@ from tuspluggy.testing import tus_upload
 FAST = RetryPolicy(first_delay=0.05, max_delay=0.2)
 
 
-def call(n: int) -> HookCall:
-    return HookCall(event="post-finish", event_id=f"event-{n}", body=json.dumps({"n": n}), upload_id=f"u{n}",
+def eid(n: int) -> str:
+    return f"00000000-0000-4000-8000-{n:012d}"  # event ids are uuids
+
+
+def call(n: int, upload_id: str | None = None) -> HookCall:
+    return HookCall(event="post-finish", event_id=eid(n), body=json.dumps({"n": n}), upload_id=upload_id or f"u{n}",
                     request=RequestInfo(uri="/files", method="PATCH", remote_addr="127.0.0.1", headers={}))
 
 
@@ -46,9 +50,9 @@ async def test_recorded_event_is_on_disk_before_delivery(tmp_path):
     outbox = Outbox(str(tmp_path), policy=FAST)
     await outbox.record(call(1), ["a"])
     (row,) = outbox.list_deliveries()
-    assert (row.event_id, row.notifier, row.state, row.attempts) == ("event-1", "a", "pending", 0)
+    assert (row.event_id, row.notifier, row.state, row.attempts) == (eid(1), "a", "pending", 0)
     names = os.listdir(tmp_path / "pending")
-    assert len(names) == 1 and names[0].endswith("-event-1.event")
+    assert len(names) == 1 and names[0].endswith(f"-u1-{eid(1)}.event")
 
 
 async def test_failures_are_retried_with_backoff_and_logged(tmp_path, caplog):
@@ -60,10 +64,10 @@ async def test_failures_are_retried_with_backoff_and_logged(tmp_path, caplog):
         await wait_for(lambda: flaky.calls)
         await wait_for(lambda: outbox.pending_count() == 0)
         nursery.cancel_scope.cancel()
-    assert flaky.calls == ["event-1"]
+    assert flaky.calls == [eid(1)]
     messages = [r.getMessage() for r in caplog.records if "failed" in r.getMessage()]
     assert len(messages) == 3
-    assert "hook post-finish event event-1 to notifier flaky failed (attempt 1)" in messages[0]
+    assert f"hook post-finish event {eid(1)} to notifier flaky failed (attempt 1)" in messages[0]
     assert "ConnectionError: receiver down" in messages[0]
 
 
@@ -88,8 +92,20 @@ async def test_success_to_one_notifier_is_not_resent_after_a_restart(tmp_path):
         await wait_for(lambda: back.calls)
         await wait_for(lambda: second.pending_count() == 0)
         nursery.cancel_scope.cancel()
-    assert good2.calls == [] and back.calls == ["event-1"]
+    assert good2.calls == [] and back.calls == [eid(1)]
     assert second.list_deliveries() == []
+
+
+async def test_events_of_one_upload_are_delivered_in_order(tmp_path):
+    outbox = Outbox(str(tmp_path), policy=FAST, poll_interval=0.05, concurrency=4)
+    flaky = Recorder(fail_first=3)  # the first event needs four attempts
+    for n in range(5):
+        await outbox.record(call(n, upload_id="same-upload"), ["x"])
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(outbox.run, {"x": flaky.notify})
+        await wait_for(lambda: outbox.pending_count() == 0)
+        nursery.cancel_scope.cancel()
+    assert flaky.calls == [eid(n) for n in range(5)]
 
 
 async def test_two_processes_sharing_an_outbox_deliver_each_event_once(tmp_path):
@@ -124,10 +140,10 @@ async def test_given_up_events_can_be_retried(tmp_path):
         await wait_for(lambda: outbox.pending_count() == 0)
         (row,) = outbox.list_deliveries()
         assert (row.state, row.attempts, row.last_error) == ("failed", 2, "ConnectionError: receiver down")
-        assert outbox.retry("event-7") is True
-        await wait_for(lambda: down.calls == ["event-7"])
+        assert outbox.retry(eid(7)) is True
+        await wait_for(lambda: down.calls == [eid(7)])
         await wait_for(lambda: outbox.list_deliveries() == [])
-        assert outbox.retry("event-7") is False
+        assert outbox.retry(eid(7)) is False
         nursery.cancel_scope.cancel()
 
 
