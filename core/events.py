@@ -26,6 +26,7 @@ from .errors import TusError
 from .hook_formats import BLOCKING_EVENTS, EVENTS, render
 from .interfaces import HookCall, HookReply, Notifier, RequestInfo
 from .outbox import Outbox, RetryPolicy
+from .plugin_manager import PluginLoadError  # a start-up error the CLI shows as one line
 from .upload import Upload, is_valid_upload_id
 
 log = logging.getLogger("tuspluggy.hooks")
@@ -168,10 +169,10 @@ async def build_dispatcher(config, notifiers, ctx) -> tuple[EventDispatcher, lis
     events = set(config.get("hooks") or [])
     unknown = events - set(EVENTS)
     if unknown:
-        raise ValueError(f"--hooks: unknown event(s) {', '.join(sorted(unknown))}; known: {', '.join(EVENTS)}")
+        raise PluginLoadError(f"--hooks: unknown event(s) {', '.join(sorted(unknown))}; known: {', '.join(EVENTS)}")
     names = [n.name for n in notifiers]
     if len(set(names)) != len(names):
-        raise ValueError(f"two notifiers share a name: {names}; names must be unique")
+        raise PluginLoadError(f"two notifiers share a name: {names}; names must be unique")
     metrics = ctx.extras.get("metrics") if ctx is not None else None
     closers = [n.aclose for n in notifiers if hasattr(n, "aclose")]
     outbox = None
