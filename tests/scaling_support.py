@@ -7,7 +7,6 @@ S3-compatible server, moto's server mode over HTTP). Each instance has its own
 from __future__ import annotations
 
 import getpass
-import subprocess
 import threading
 import uuid
 
@@ -24,6 +23,31 @@ PATCH = {**TUS, "Content-Type": "application/offset+octet-stream"}
 
 def postgres_dsn() -> str:
     return f"postgresql://{'root' if getpass.getuser() == 'root' else 'postgres'}@127.0.0.1:5432/test"
+
+
+def drop_table(table: str) -> None:
+    import asyncio
+
+    import asyncpg
+
+    async def drop():
+        connection = await asyncpg.connect(postgres_dsn())
+        try:
+            await connection.execute(f"DROP TABLE IF EXISTS {table}")
+        finally:
+            await connection.close()
+
+    asyncio.run(drop())
+
+
+def clear_redis_prefix(prefix: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url("redis://127.0.0.1:6379/0")
+    keys = client.keys(prefix + "*")
+    if keys:
+        client.delete(*keys)
+    client.close()
 
 
 @pytest.fixture(scope="module")
@@ -100,15 +124,9 @@ def cluster(request, moto, tmp_path):
     yield cluster
     cluster.stop()
     if name == "redis":
-        import redis
-
-        client = redis.Redis.from_url("redis://127.0.0.1:6379/0")
-        keys = client.keys(prefix + "*")
-        if keys:
-            client.delete(*keys)
-        client.close()
+        clear_redis_prefix(prefix)
     else:
-        subprocess.run(["psql", postgres_dsn(), "-qc", f"DROP TABLE IF EXISTS {table}"], capture_output=True)
+        drop_table(table)
 
 
 def payload(size: int, seed: int = 1) -> bytes:
