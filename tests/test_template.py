@@ -103,7 +103,12 @@ def test_plugin_new_refuses_bad_names_and_existing_directories(tmp_path):
 
 def test_plugin_new_works_from_a_wheel(tmp_path):
     """The template ships as package data: an installed tuspluggy (not a checkout) finds it."""
-    run(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", tmp_path / "dist", ROOT,
+    source = tmp_path / "source"  # a copy: building writes build/ and *.egg-info next to the sources
+    for name in ("core", "plugins", "plugin-template"):
+        shutil.copytree(ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    run(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", tmp_path / "dist", source,
         timeout=300)
     (wheel,) = (tmp_path / "dist").glob("tuspluggy-*.whl")
     site = tmp_path / "site"
