@@ -5,6 +5,11 @@ It implements any of the hooks below with ``@tuspluggy.hookimpl``. Hooks are cal
 start-up only, always with keyword arguments, so an implementation may accept a subset of
 the arguments. They are synchronous: they hand over factories and options; requests then
 call the objects those factories build (see interfaces.py), never pluggy.
+
+A plugin whose hook name matches no hookspec (a typo), takes an argument its hookspec does
+not have, or raises in a registration hook is marked broken and not loaded: `tuspluggy
+plugins` shows why, and `serve` names it at start-up. docs/plugins.md documents each hook;
+tests/test_plugins_docs.py keeps the two in step.
 """
 
 from __future__ import annotations
@@ -66,6 +71,7 @@ def tus_register_notifiers(register: Callable[..., None]) -> None:
     until the user configures it.
 
     :param register: ``register(name, factory)``. ``factory(ctx: PluginContext) -> Notifier | None``.
+        A notifier with ``async aclose()`` is closed at shutdown.
     :return: nothing.
     """
 
@@ -73,6 +79,9 @@ def tus_register_notifiers(register: Callable[..., None]) -> None:
 @hookspec
 def tus_startup(ctx: Any) -> None:
     """Called once when the server has built its storage, info store and notifiers, before
-    the first request. ``ctx`` is the PluginContext. Keep it quick and non-blocking: to
-    start background work, use ``ctx.aio`` (asyncio libraries) or open resources lazily.
+    the first request (in each worker process). ``ctx`` is the PluginContext. Keep it quick
+    and non-blocking: to start background work, use ``ctx.aio`` (asyncio libraries) or open
+    resources lazily. An exception stops the server with an error naming the plugin.
+
+    :return: nothing.
     """
