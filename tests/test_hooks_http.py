@@ -129,3 +129,31 @@ def test_receiver_restart_while_server_runs_loses_nothing(make_server, tmp_path)
         assert all(count == 1 for count in _delivered(receiver).values())
     finally:
         receiver.stop()
+
+
+def test_pre_terminate_rejection_keeps_the_upload(make_server, receiver):
+    server = make_server("--hooks-http-urls", receiver.url, "--hooks-http-proxy-headers", "Authorization",
+                         "--hooks", "pre-terminate")
+    location = httpx.post(server.url, headers={**TUS, "Upload-Length": "3"}).headers["Location"]
+    refused = httpx.delete(location, headers={**TUS, "Authorization": "Bearer wrong"})
+    assert refused.status_code == 401 and refused.json() == {"detail": "Unauthorized"}
+    assert httpx.head(location, headers=TUS).status_code == 200
+    assert httpx.delete(location, headers={**TUS, **AUTH}).status_code == 204
+
+
+def test_several_urls_each_get_every_event_and_the_first_rejection_stops(make_server, tmp_path):
+    first = Receiver(tmp_path / "first.jsonl").start()
+    second = Receiver(tmp_path / "second.jsonl").start()
+    try:
+        server = make_server("--hooks-http-urls", f"{first.url},{second.url}", "--hooks-http-proxy-headers",
+                             "Authorization", "--hooks", "pre-create,post-create")
+        assert httpx.post(server.url, headers={**TUS, "Upload-Length": "3", **AUTH}).status_code == 201
+        wait_until(lambda: len(first.received()) == 2 and len(second.received()) == 2)
+        assert [r["hook_name"] for r in second.received()] == ["pre-create", "post-create"]
+        # One event id per event, the same at every URL.
+        assert [r["idempotency_key"] for r in first.received()] == [r["idempotency_key"] for r in second.received()]
+        assert httpx.post(server.url, headers={**TUS, "Upload-Length": "3"}).status_code == 401
+        assert len(second.received()) == 2  # the second URL was not asked after the first said no
+    finally:
+        first.stop()
+        second.stop()
