@@ -12,6 +12,7 @@ never in the user's metadata.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -24,8 +25,10 @@ from tuspluggy.interfaces import PluginContext
 from tuspluggy.plugin_manager import PluginLoadError
 from tuspluggy.upload import Upload
 
-from .s3_client import call, make_client
+from .s3_client import ObjectStoreError, call, make_client
 from .s3_writer import S3Writer
+
+log = logging.getLogger("tuspluggy.s3")
 
 MiB = 1024 * 1024
 MIN_PART = 5 * MiB  # S3's smallest part (but the last)
@@ -90,9 +93,22 @@ class S3Storage:
     def read(self, upload: Upload, start: int, end: int) -> AsyncIterator[bytes]:
         # A plain function, so this answer comes before the response starts: S3 cannot
         # serve the parts of a multipart upload that is not completed.
-        if not upload.storage_state.get("done"):
-            raise TusError(409, "the upload is not finished; the object store serves finished uploads only")
-        return self._stream(upload.storage_state["key"], start, end)
+        if upload.storage_state.get("done"):
+            return self._stream(upload.storage_state["key"], start, end)
+        if upload.is_complete:
+            return self._finish_then_stream(upload, start, end)
+        raise TusError(409, "the upload is not finished; the object store serves finished uploads only")
+
+    async def _finish_then_stream(self, upload: Upload, start: int, end: int) -> AsyncIterator[bytes]:
+        """The record says complete but not that the object was: the instance that stored
+        the last byte died around finish(). Finish now (again: completing twice fails
+        harmlessly), then serve the object."""
+        try:
+            await self.finish(upload.copy())
+        except ObjectStoreError as error:
+            log.info("upload %s: finishing again: %s", upload.id, error.message)
+        async for chunk in self._stream(upload.storage_state["key"], start, end):
+            yield chunk
 
     async def _stream(self, key: str, start: int, end: int) -> AsyncIterator[bytes]:
         response = await call(self.client, "get_object", Bucket=self.bucket, Key=key, Range=f"bytes={start}-{end - 1}")

@@ -339,3 +339,21 @@ async def test_s3_concatenation_does_not_download_parts_when_copy_is_possible(mo
         assert body == payload(5 * MiB, 1) + payload(2 * MiB, 2)
     finally:
         await storage.close()
+
+
+def test_s3_upload_whose_finish_was_not_recorded_is_still_served(shared):
+    # As if the instance died after completing the multipart upload but before saving the
+    # record that says so: put back the record of just before the last byte, complete.
+    server, data_dir = shared, shared.data_dir
+    data = payload(6 * MiB + 1, seed=13)
+    with httpx.Client(timeout=60) as client:
+        location = create(client, server.url, len(data))
+        assert patch(client, location, 0, data[:-1]).status_code == 204
+        path = os.path.join(data_dir, upload_id_of(location) + ".info")
+        with open(path) as file:
+            before = json.load(file)
+        assert patch(client, location, len(data) - 1, data[-1:]).status_code == 204
+        with open(path, "w") as file:
+            json.dump({**before, "offset": len(data), "expires_at": None}, file)
+        assert client.get(location).content == data
+        assert client.get(location, headers={"Range": "bytes=-10"}).content == data[-10:]
