@@ -20,6 +20,7 @@ use to de-duplicate (HTTP ``Idempotency-Key``, AMQP ``message_id``, Celery task 
 
 from __future__ import annotations
 
+import collections
 import fcntl
 import json
 import logging
@@ -40,6 +41,7 @@ log = logging.getLogger("tuspluggy.hooks")
 
 EVENT_SUFFIX = ".event"
 STATE_SUFFIX = ".state"
+RECENT_KEPT = 200  # completed deliveries remembered in memory for dashboards
 
 
 @dataclass
@@ -96,6 +98,7 @@ class Outbox:
         self._next_try: dict[str, float] = {}
         self._in_flight: set[str] = set()
         self._last_ns = 0
+        self._recent: collections.deque[Delivery] = collections.deque(maxlen=RECENT_KEPT)
 
     # -- recording ----------------------------------------------------------------
 
@@ -136,6 +139,10 @@ class Outbox:
                     await trio.sleep(self.poll_interval)
                     await trio.to_thread.run_sync(self._make_dirs)
                     continue
+                # Forget retry times of events another process finished.
+                listed = set(names)
+                for gone in [n for n in self._next_try if n not in listed]:
+                    del self._next_try[gone]
                 # Per upload, events go out in the order they happened: a later event waits
                 # while an earlier one of the same upload is being sent or awaits a retry.
                 waiting_uploads: set[str] = set()
@@ -237,6 +244,12 @@ class Outbox:
             else:
                 await trio.to_thread.run_sync(self._remove, path)
                 self._next_try.pop(name, None)
+                for notifier in record["notifiers"]:
+                    self._recent.append(Delivery(
+                        event_id=call.event_id, event=call.event, upload_id=call.upload_id, notifier=notifier,
+                        state="delivered", attempts=state.attempts.get(notifier, 0) + 1, last_error=None,
+                        recorded_at=record["recorded_at"],
+                    ))
         finally:
             os.close(fd)
 
@@ -280,8 +293,10 @@ class Outbox:
 
     # -- the read API (dashboards, operators) ------------------------------------------
 
-    def list_deliveries(self) -> list[Delivery]:
-        """Every event still in the outbox, one row per notifier, oldest first."""
+    def list_deliveries(self, *, recent: bool = True) -> list[Delivery]:
+        """Every event still in the outbox, one row per notifier, oldest first; with
+        `recent`, followed by the last RECENT_KEPT deliveries this process completed
+        (those are no longer on disk)."""
         rows = []
         for directory in (self.pending_dir, self.failed_dir):
             for name in sorted(os.listdir(directory)):
@@ -302,6 +317,8 @@ class Outbox:
                         notifier=notifier, state=status, attempts=state.attempts.get(notifier, 0),
                         last_error=state.last_error.get(notifier), recorded_at=record["recorded_at"],
                     ))
+        if recent:
+            rows.extend(self._recent)
         return rows
 
     def retry(self, event_id: str) -> bool:
