@@ -35,6 +35,10 @@ _TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 LIST_BATCH = 500
 
 
+def _without_password(dsn: str) -> str:
+    return re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", dsn)
+
+
 class DbInfoStore:
     def __init__(self, dsn: str, aio, *, table: str = "tuspluggy_uploads", pool_size: int = 10,
                  lock_pool_size: int = 20) -> None:
@@ -73,7 +77,11 @@ class DbInfoStore:
                     )
             return pool, lock_pool
 
-        self.pool, self.lock_pool = await self.aio.run(connect)
+        try:
+            self.pool, self.lock_pool = await self.aio.run(connect)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            # A one-line start-up error naming the store, not a traceback.
+            raise PluginLoadError(f"db-info-storage: cannot use {_without_password(self.dsn)}: {error}") from None
 
     async def close(self) -> None:
         pools = [p for p in (self.pool, self.lock_pool) if p is not None]

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import AsyncIterator
 
 import redis.asyncio as redis_asyncio
+from redis.exceptions import RedisError
 
 from tuspluggy import hookimpl
 from tuspluggy.interfaces import PluginContext
@@ -57,7 +59,12 @@ class RedisInfoStore:
             await client.ping()
             return client
 
-        self.client = await self.aio.run(connect)
+        try:
+            self.client = await self.aio.run(connect)
+        except (OSError, RedisError) as error:
+            # A one-line start-up error naming the store, not a traceback.
+            dsn = re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", self.dsn)
+            raise PluginLoadError(f"redis-info-storage: cannot use {dsn}: {error}") from None
 
     async def close(self) -> None:
         if self.client is not None:

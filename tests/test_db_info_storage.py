@@ -146,3 +146,14 @@ async def test_db_advisory_lock_of_a_killed_holder_is_released(portal, table):
             holder.wait()
     finally:
         await store.close()
+
+
+def test_db_unreachable_is_a_one_line_start_up_error(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "tuspluggy.cli", "serve", "--port", "0", "--data-dir", str(tmp_path),
+         "--info-storage", "db-info-storage", "--info-db-dsn", "postgresql://tus:secret@127.0.0.1:1/x"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode != 0
+    assert "db-info-storage: cannot use postgresql://tus:***@127.0.0.1:1/x" in result.stderr
+    assert "Traceback" not in result.stderr and "secret" not in result.stderr

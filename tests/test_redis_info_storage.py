@@ -159,3 +159,14 @@ async def test_redis_lock_of_a_killed_holder_expires(portal, prefix):
             holder.wait()
     finally:
         await store.close()
+
+
+def test_redis_unreachable_is_a_one_line_start_up_error(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "tuspluggy.cli", "serve", "--port", "0", "--data-dir", str(tmp_path),
+         "--info-storage", "redis-info-storage", "--info-db-dsn", "redis://:secret@127.0.0.1:1/0"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode != 0
+    assert "redis-info-storage: cannot use redis://:***@127.0.0.1:1/0" in result.stderr
+    assert "Traceback" not in result.stderr and "secret" not in result.stderr

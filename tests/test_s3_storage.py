@@ -357,3 +357,38 @@ def test_s3_upload_whose_finish_was_not_recorded_is_still_served(shared):
             json.dump({**before, "offset": len(data), "expires_at": None}, file)
         assert client.get(location).content == data
         assert client.get(location, headers={"Range": "bytes=-10"}).content == data[-10:]
+
+
+def test_s3_outage_answers_503_and_keeps_the_stored_offset(tmp_path):
+    own = MotoServer().start()  # this test stops it
+    try:
+        bucket = own.new_bucket()
+        data_dir = tmp_path / "data"
+        data_dir.mkdir()
+        with ServerProcess(*own.server_args(bucket, "--s3-part-size", str(5 * MiB)), data_dir=str(data_dir)) as server:
+            with httpx.Client(timeout=90) as client:
+                location = create(client, server.url, 10 * MiB)
+                assert patch(client, location, 0, payload(MiB)).status_code == 204
+                own.stop()
+                response = patch(client, location, MiB, payload(6 * MiB))
+                assert response.status_code == 503
+                assert response.headers["Retry-After"]
+                assert response.text.count("\n") <= 1 and "Traceback" not in response.text
+                assert client.head(location, headers=TUS).headers["Upload-Offset"] == str(MiB)
+    finally:
+        own.stop()
+
+
+def test_s3_unreachable_bucket_is_a_one_line_start_up_error(tmp_path):
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "tuspluggy.cli", "serve", "--port", "0", "--data-dir", str(tmp_path),
+         "--info-dir", str(tmp_path), "--storage", "s3", "--s3-url", "http://127.0.0.1:9", "--s3-bucket", "nope",
+         "--s3-access-key", "a", "--s3-secret-key", "b"],
+        capture_output=True, text=True, timeout=90,
+    )
+    assert result.returncode != 0
+    assert "bucket 'nope' is not reachable" in result.stderr
+    assert "Traceback" not in result.stderr
