@@ -70,7 +70,8 @@ def tus_register_notifiers(register: Callable[..., None]) -> None:
     are not set returns None and stays off, so installing a plugin never changes behaviour
     until the user configures it.
 
-    :param register: ``register(name, factory)``. ``factory(ctx: PluginContext) -> Notifier | None``.
+    :param register: ``register(name, factory)``. ``factory(ctx: PluginContext) -> Notifier | None``
+        (or a list of notifiers, e.g. one per configured URL; each needs its own ``name``).
         A notifier with ``async aclose()`` is closed at shutdown.
     :return: nothing.
     """
