@@ -10,6 +10,7 @@ switched off with ``--disable-plugin NAME``.
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import logging
 from collections.abc import Callable, Iterable
@@ -169,6 +170,24 @@ def _call_each(pm: PluginManager, hook_name: str, make_arg: Callable[[str], Call
             on_error(plugin_name, message)
 
 
+def _naming_failures(factory: Callable, kind: str, name: str, plugin_name: str) -> Callable:
+    """`factory`, whose exceptions become a start-up error naming the plugin (factories run
+    while the server is built: a bare traceback there would not say whose it is)."""
+
+    @functools.wraps(factory)
+    def build(ctx: Any) -> Any:
+        try:
+            return factory(ctx)
+        except PluginLoadError:
+            raise
+        except Exception as error:
+            raise PluginLoadError(
+                f"plugin {plugin_name!r} could not build {kind} {name!r}: {type(error).__name__}: {error}"
+            ) from error
+
+    return build
+
+
 def call_startup(pm: PluginManager, ctx: Any) -> None:
     """Run every tus_startup, naming the plugin that raises instead of a bare traceback."""
     _call_each(pm, "tus_startup", lambda _plugin: ctx)
@@ -190,7 +209,7 @@ def collect(pm: PluginManager, core_options: Iterable[Option] = ()) -> Registry:
                     )
                 if not callable(factory):
                     raise PluginLoadError(f"the factory of {kind} {name!r} is not callable: {factory!r}")
-                table[name] = factory
+                table[name] = _naming_failures(factory, kind, name, plugin_name)
                 registry.providers[f"{kind}:{name}"] = plugin_name
 
             return register

@@ -385,6 +385,7 @@ def site(tmp_path):
             "misspelled": "tp_misspelled",
             "bad-signature": "tp_bad_signature",
             "raises-at-start": "tp_raises_at_start",
+            "bad-factory": "tp_bad_factory",
         },
         {
             "tp_goodie": GOOD,
@@ -402,6 +403,16 @@ def site(tmp_path):
                 @hookimpl
                 def tus_register_storages(register, bucket):
                     pass
+            """,
+            "tp_bad_factory": """
+                from tuspluggy import hookimpl
+
+                def build(ctx):
+                    raise RuntimeError("no bucket configured")
+
+                @hookimpl
+                def tus_register_storages(register):
+                    register("bad-factory", build)
             """,
             "tp_raises_at_start": """
                 import os
@@ -467,6 +478,14 @@ def test_a_plugin_raising_at_start_up_is_a_clear_error_naming_it(site, tmp_path)
                        env={"TP_RAISE_AT_START": "1"})
     assert result.returncode != 0
     assert "Error: plugin 'raises-at-start' failed in tus_startup: RuntimeError: the licence server is down" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_factory_raising_while_the_server_is_built_is_a_clear_error_naming_the_plugin(site, tmp_path):
+    result = tuspluggy(site, "serve", "--port", "0", "--storage", "bad-factory", "--data-dir", str(tmp_path))
+    assert result.returncode != 0
+    assert ("Error: plugin 'bad-factory' could not build storage 'bad-factory': RuntimeError: no bucket configured"
+            in result.stderr)
     assert "Traceback" not in result.stderr
 
 
