@@ -41,7 +41,10 @@ class AdvisoryLocker:
             key = advisory_key(self._store.table, upload_id)
             wait = max(0.01, deadline - trio.current_time())
             try:
-                connection = await aio.run(lambda: pool.acquire(timeout=wait))
+                # Shielded (and bounded by `wait`): a connection handed over just as the
+                # request is cancelled would otherwise never go back to the pool.
+                with trio.CancelScope(shield=True):
+                    connection = await aio.run(lambda: pool.acquire(timeout=wait))
             except TimeoutError:
                 raise LockTimeout(upload_id) from None
             try:

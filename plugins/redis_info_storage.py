@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import time
 from collections.abc import AsyncIterator
 
 import redis.asyncio as redis_asyncio
@@ -85,6 +86,10 @@ class RedisInfoStore:
     async def save(self, upload: Upload) -> None:
         data = json.dumps(upload.to_dict(), separators=(",", ":"))
         score = upload.expires_at if upload.expires_at is not None else math.inf
+        if self.expiration:
+            # Redis drops the record by itself then: list it for cleanup by that time too,
+            # so the index entry it leaves behind is pruned (see list_expired).
+            score = min(score, time.time() + self.expiration)
 
         async def write():
             # MULTI/EXEC: the record and its index entry change together.
@@ -125,8 +130,21 @@ class RedisInfoStore:
         Read in full before yielding: the cleanup removes what it is given, which would
         shift the offsets of a paginated read."""
         expired = [upload_id async for upload_id in self._ids_by_score(now)]
+        if expired:
+            # Records gone by their --redis-info-expiration TTL leave index entries: prune them.
+            exists = await self.aio.run(lambda: self._exists(expired))
+            gone = [upload_id for upload_id, there in zip(expired, exists) if not there]
+            if gone:
+                await self.aio.run(lambda: self.client.zrem(self.index_key, *gone))
+            expired = [upload_id for upload_id, there in zip(expired, exists) if there]
         for upload_id in expired:
             yield upload_id
+
+    async def _exists(self, upload_ids: list[str]) -> list[int]:
+        async with self.client.pipeline(transaction=False) as pipe:
+            for upload_id in upload_ids:
+                pipe.exists(self._key(upload_id))
+            return await pipe.execute()
 
     def make_locker(self) -> RedisLocker:
         return RedisLocker(self, self.lock_ttl)

@@ -41,7 +41,11 @@ class RedisLocker:
                 self.key(upload_id), timeout=self.ttl, sleep=0.05, thread_local=False,
                 blocking_timeout=max(0.0, deadline - trio.current_time()),
             )
-            if not await aio.run(lock.acquire):
+            # Shielded (the wait is bounded by blocking_timeout): a lock taken just as the
+            # request is cancelled must reach the release below, not linger for a TTL.
+            with trio.CancelScope(shield=True):
+                acquired = await aio.run(lock.acquire)
+            if not acquired:
                 raise LockTimeout(upload_id)
             try:
                 async with trio.open_nursery() as nursery:

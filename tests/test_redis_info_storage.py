@@ -170,3 +170,17 @@ def test_redis_unreachable_is_a_one_line_start_up_error(tmp_path):
     assert result.returncode != 0
     assert "redis-info-storage: cannot use redis://:***@127.0.0.1:1/0" in result.stderr
     assert "Traceback" not in result.stderr and "secret" not in result.stderr
+
+
+async def test_redis_records_dropped_by_their_ttl_leave_no_index_entry_behind(portal, prefix):
+    store = await open_store(portal, prefix, expiration=1)
+    try:
+        upload = Upload(id=new_upload_id(), length=5, expires_at=None)
+        await store.save(upload)
+        assert [i async for i in store.list_expired(time.time())] == []
+        await trio.sleep(1.3)  # Redis drops the record (EX 1)
+        assert await store.get(upload.id) is None
+        assert [i async for i in store.list_expired(time.time())] == []
+        assert [i async for i in store.list_ids()] == []  # pruned from the index
+    finally:
+        await store.close()
