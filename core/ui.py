@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import trio
-from quart import Blueprint, Response, request, send_from_directory
+from quart import Blueprint, Response, request
 
 from .protocol import proxy
 from .service import UploadService

@@ -35,10 +35,16 @@ TUS = {"Tus-Resumable": "1.0.0"}
 pytestmark = pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def _free_ports(count: int) -> list[int]:
+    """Distinct free ports (all held open while choosing, so none is handed out twice)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def _self_signed(directory: Path) -> tuple[Path, Path]:
@@ -158,7 +164,7 @@ def proxied(tmp_path, data_dir, hook_log):
     nginx_dir = tmp_path / "nginx"
     nginx_dir.mkdir()
     cert, key = _self_signed(nginx_dir)
-    http_port, https_port = _free_port(), _free_port()
+    http_port, https_port = _free_ports(2)
     nginx = Nginx(nginx_dir, site_config(app.port, http_port, https_port, cert, key))
     try:
         nginx.start(https_port)

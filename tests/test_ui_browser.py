@@ -89,83 +89,93 @@ def test_upload_page_resumes_after_reload_and_dashboard_retries_delivery(browser
     with ServerProcess("--ui", "yes", "--hooks-file", str(script), "--hooks", "post-finish",
                        "--hooks-max-attempts", "1", data_dir=data_dir) as server:
         context = browser.new_context(viewport={"width": 1100, "height": 760})
-        page = context.new_page()
-        requested = []
-        page.on("request", lambda request: requested.append(request.url))
-        page.set_default_timeout(60_000)
-
-        # A slow uplink (4 MiB/s), so the reload lands in the middle of the upload.
-        cdp = context.new_cdp_session(page)
-        cdp.send("Network.enable")
-        throttle = {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": 4 * 1024 * 1024}
-        cdp.send("Network.emulateNetworkConditions", throttle)
-
-        page.goto(server.origin + "/?chunk=262144")
-        page.wait_for_selector("body[data-ready=yes]")
-        page.set_input_files("#files", str(source))
-        page.wait_for_function(f"() => Number(document.querySelector('li.upload')?.dataset.offset || 0) >= {3 * 1024 * 1024}")
-        page.reload()
-        page.wait_for_selector("body[data-ready=yes]")
-
-        # The page remembers the unfinished upload; the server holds part of it.
-        page.wait_for_selector("#unfinished li")
-        assert "twenty.bin" in page.inner_text("#unfinished")
-        stored = page.evaluate("Object.entries(localStorage).filter(([k]) => k.startsWith('tuspluggy::'))")
-        assert len(stored) == 1
-        upload_url = json.loads(stored[0][1])["url"]
-        server_offset = int(httpx.head(upload_url, headers=TUS).headers["Upload-Offset"])
-        assert 0 < server_offset < SIZE
-
-        # Picking the same file again continues from the server's offset, at full speed.
-        cdp.send("Network.emulateNetworkConditions", {**throttle, "uploadThroughput": -1})
-        page.set_input_files("#files", str(source))
-        page.wait_for_selector("li.upload[data-state=done]")
-        row = page.locator("li.upload[data-state=done]")
-        assert int(row.get_attribute("data-resumed-from")) >= server_offset
-        assert row.get_attribute("data-url") == upload_url
-        upload_id = upload_url.rsplit("/", 1)[1]
-        assert row.locator(".id").inner_text() == upload_id
-        assert row.locator(".bytes").inner_text() == f"{SIZE} bytes"
-        assert "filename=twenty.bin" in row.locator(".metadata").inner_text()
-        assert row.locator("a.download").get_attribute("href") == upload_url
-        assert page.locator("#unfinished li").count() == 0  # forgotten once complete
-        page.screenshot(path=str(screenshot_path(tmp_path, "ui-upload.png")), full_page=True)
-
-        # The bytes on the server are the file's bytes, in one upload (not a second one).
-        assert httpx.get(upload_url, timeout=60).content == content
-        infos = [name for name in os.listdir(data_dir) if name.endswith(".info")]
-        assert infos == [upload_id + ".info"]
-        # The page loaded nothing from anywhere but this server.
-        assert requested and all(url.startswith(server.origin) for url in requested)
-
-        # The dashboard shows the upload and its failed post-finish delivery, live.
-        dashboard = context.new_page()
-        dashboard.set_default_timeout(60_000)
-        dashboard.goto(server.origin + "/ui/uploads")
-        upload_row = dashboard.locator(f"#uploads tr[data-id='{upload_id}']")
-        upload_row.wait_for()
-        assert str(SIZE) in upload_row.inner_text()
-        assert "filename=twenty.bin" in upload_row.inner_text()
-        delivery = dashboard.locator(f"#deliveries tr[data-event-id][data-event='post-finish'][data-state='failed']")
         try:
-            delivery.wait_for(timeout=15000)
-        except Exception:
-            print(dashboard.inner_html("body")); print(server.log()[-4000:]); print(list(received.iterdir()))
+            _upload_reload_resume_then_dashboard(context, server, tmp_path, data_dir, source, content,
+                                                 received, fail_flag)
+        except BaseException:
+            # What the pages and the server saw, for a failure in CI.
+            for open_page in context.pages:
+                print(f"--- {open_page.url}\n{open_page.inner_html('body')}")
+            print("--- server log\n" + server.log()[-6000:])
             raise
-        assert upload_id in delivery.inner_text()
-        assert "receiver is down" in delivery.inner_text()
-        dashboard.wait_for_selector("#live.live")
-        dashboard.screenshot(path=str(screenshot_path(tmp_path, "ui-dashboard.png")), full_page=True)
+        finally:
+            context.close()
 
-        # The receiver is back: Retry delivers the event, and the row leaves the table.
-        fail_flag.unlink()
-        delivery.locator("button", has_text="Retry").click()
-        payload_file = wait_for(lambda: next(iter(received.glob("post-finish-*.json")), None), timeout=60)
-        payload = json.loads(payload_file.read_text())
-        assert upload_id in json.dumps(payload)
-        dashboard.locator("#deliveries tr[data-event='post-finish']").wait_for(state="detached")
 
-        # A new upload appears on the open dashboard without a reload.
-        other = tus_upload(server.url + "/", b"x" * 1000, metadata={"filename": "later.txt"})
-        dashboard.locator(f"#uploads tr[data-id='{other.rsplit('/', 1)[1]}']").wait_for()
-        context.close()
+def _upload_reload_resume_then_dashboard(context, server, tmp_path, data_dir, source, content, received, fail_flag):
+    page = context.new_page()
+    requested = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.set_default_timeout(60_000)
+
+    # A slow uplink (4 MiB/s), so the reload lands in the middle of the upload.
+    cdp = context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    throttle = {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": 4 * 1024 * 1024}
+    cdp.send("Network.emulateNetworkConditions", throttle)
+
+    page.goto(server.origin + "/?chunk=262144")
+    page.wait_for_selector("body[data-ready=yes]")
+    page.set_input_files("#files", str(source))
+    page.wait_for_function(f"() => Number(document.querySelector('li.upload')?.dataset.offset || 0) >= {3 * 1024 * 1024}")
+    page.reload()
+    page.wait_for_selector("body[data-ready=yes]")
+
+    # The page remembers the unfinished upload; the server holds part of it.
+    page.wait_for_selector("#unfinished li")
+    assert "twenty.bin" in page.inner_text("#unfinished")
+    stored = page.evaluate("Object.entries(localStorage).filter(([k]) => k.startsWith('tuspluggy::'))")
+    assert len(stored) == 1
+    upload_url = json.loads(stored[0][1])["url"]
+    server_offset = int(httpx.head(upload_url, headers=TUS).headers["Upload-Offset"])
+    assert 0 < server_offset < SIZE
+
+    # Picking the same file again continues from the server's offset, at full speed.
+    cdp.send("Network.emulateNetworkConditions", {**throttle, "uploadThroughput": -1})
+    page.set_input_files("#files", str(source))
+    page.wait_for_selector("li.upload[data-state=done]")
+    row = page.locator("li.upload[data-state=done]")
+    assert int(row.get_attribute("data-resumed-from")) >= server_offset
+    assert row.get_attribute("data-url") == upload_url
+    upload_id = upload_url.rsplit("/", 1)[1]
+    assert row.locator(".id").inner_text() == upload_id
+    assert row.locator(".bytes").inner_text() == f"{SIZE} bytes"
+    assert "filename=twenty.bin" in row.locator(".metadata").inner_text()
+    assert row.locator("a.download").get_attribute("href") == upload_url
+    assert page.locator("#unfinished li").count() == 0  # forgotten once complete
+    page.screenshot(path=str(screenshot_path(tmp_path, "ui-upload.png")), full_page=True)
+
+    # The bytes on the server are the file's bytes, in one upload (not a second one).
+    assert httpx.get(upload_url, timeout=60).content == content
+    infos = [name for name in os.listdir(data_dir) if name.endswith(".info")]
+    assert infos == [upload_id + ".info"]
+    # The page loaded nothing from anywhere but this server.
+    assert requested and all(url.startswith((server.origin, "data:")) for url in requested), requested
+
+    # The dashboard shows the upload and its failed post-finish delivery, live.
+    dashboard = context.new_page()
+    dashboard.set_default_timeout(60_000)
+    dashboard.goto(server.origin + "/ui/uploads")
+    upload_row = dashboard.locator(f"#uploads tr[data-id='{upload_id}']")
+    upload_row.wait_for()
+    assert str(SIZE) in upload_row.inner_text()
+    assert "filename=twenty.bin" in upload_row.inner_text()
+    delivery = dashboard.locator("#deliveries tr[data-event-id][data-event='post-finish'][data-state='failed']")
+    delivery.wait_for()
+    event_id = delivery.get_attribute("data-event-id")
+    assert upload_id in delivery.inner_text()
+    assert "receiver is down" in delivery.inner_text()
+    dashboard.wait_for_selector("#live.live")
+    dashboard.screenshot(path=str(screenshot_path(tmp_path, "ui-dashboard.png")), full_page=True)
+
+    # The receiver is back: Retry delivers the event, and the row turns "delivered" live.
+    fail_flag.unlink()
+    delivery.locator("button", has_text="Retry").click()
+    payload_file = wait_for(lambda: next(iter(received.glob("post-finish-*.json")), None), timeout=60)
+    payload = json.loads(payload_file.read_text())
+    assert upload_id in json.dumps(payload)
+    dashboard.locator(f"#deliveries tr[data-event-id='{event_id}'][data-state='delivered']").wait_for()
+
+    # A new upload appears on the open dashboard without a reload.
+    other = tus_upload(server.url + "/", b"x" * 1000, metadata={"filename": "later.txt"})
+    dashboard.locator(f"#uploads tr[data-id='{other.rsplit('/', 1)[1]}']").wait_for()

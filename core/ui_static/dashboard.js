@@ -56,16 +56,18 @@ function renderDeliveries(deliveries, enabled) {
   document.getElementById("no-deliveries").hidden = enabled;
   document.getElementById("deliveries").hidden = !enabled;
   const body = document.querySelector("#deliveries tbody");
-  body.replaceChildren(...deliveries.map((d) => {
+  const newestFirst = [...deliveries].sort((a, b) => (b.recorded_at || 0) - (a.recorded_at || 0));
+  body.replaceChildren(...newestFirst.map((d) => {
     const tr = document.createElement("tr");
     tr.dataset.eventId = d.event_id;
     tr.dataset.event = d.event;
     tr.dataset.state = d.state;
     tr.className = `state-${d.state}`;
+    cell(tr, formatTime(d.recorded_at));
     cell(tr, d.event);
     cell(tr, d.upload_id, "mono");
     cell(tr, d.notifier);
-    cell(tr, d.state);
+    cell(tr, d.state, "state");
     cell(tr, String(d.attempts));
     cell(tr, d.last_error, "error");
     const actions = cell(tr, "");
