@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from tuspluggy.testing import ServerProcess, ThreadServer
+from conftest import process_or_in_process
 
 TUS = {"Tus-Resumable": "1.0.0"}
 OCTET = {"Content-Type": "application/offset+octet-stream"}
@@ -18,19 +18,9 @@ MAX_SIZE = 1_000_000
 
 @pytest.fixture(scope="module", params=["process", "in-process"])
 def srv(request, tmp_path_factory):
-    data = str(tmp_path_factory.mktemp("data"))
-    if request.param == "process":
-        server = ServerProcess("--max-file-size", str(MAX_SIZE), "--expiration", "3600", data_dir=data)
-    else:
-        server = ThreadServer(data_dir=data, info_dir=data, max_file_size=MAX_SIZE, expiration=3600)
-    with server:
+    options = dict(max_file_size=MAX_SIZE, expiration=3600)
+    with process_or_in_process(request.param, str(tmp_path_factory.mktemp("data")), options) as server:
         yield server
-
-
-@pytest.fixture
-def client():
-    with httpx.Client(timeout=30) as c:
-        yield c
 
 
 def post(client, srv, **headers):
