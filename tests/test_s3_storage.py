@@ -392,3 +392,92 @@ def test_s3_unreachable_bucket_is_a_one_line_start_up_error(tmp_path):
     assert result.returncode != 0
     assert "bucket 'nope' is not reachable" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+async def test_s3_parts_upload_concurrently_and_memory_stays_bounded(moto, bucket):
+    # The storage object against the real server, counting how many part uploads run at
+    # once and how much the writer holds after each 1 MiB write.
+    import threading as _threading
+
+    from tuspluggy.config import Config
+    from tuspluggy.plugins import s3_storage
+    from tuspluggy.upload import Upload, new_upload_id
+
+    config = Config({"s3_url": moto.url, "s3_region": "us-east-1", "s3_access_key": "a", "s3_secret_key": "b",
+                     "s3_force_path_style": True, "s3_headers": ""})
+    storage = s3_storage.S3Storage(s3_storage.make_client(config, 20), bucket, part_size=5 * MiB, concurrency=3)
+    await storage.open()
+    running, most = 0, 0
+    guard = _threading.Lock()
+    submit = storage.executor.submit
+
+    def counting_submit(function, *args, **kwargs):
+        def counted():
+            nonlocal running, most
+            with guard:
+                running += 1
+                most = max(most, running)
+            try:
+                time.sleep(0.2)  # let the next parts start before this one ends
+                return function(*args, **kwargs)
+            finally:
+                with guard:
+                    running -= 1
+
+        return submit(counted)
+
+    storage.executor.submit = counting_submit
+    try:
+        data = payload(31 * MiB, seed=19)
+        upload = Upload(id=new_upload_id(), length=len(data))
+        await storage.create(upload)
+        writer = await storage.open_writer(upload, 0)
+        for start in range(0, len(data), MiB):
+            await writer.write(data[start: start + MiB])
+            assert len(writer.buffer) < storage.part_size  # never more than a part waiting
+            assert len(writer.inflight) <= storage.concurrency  # never more than 3 parts sent
+        await writer.commit()
+        await writer.aclose()
+        upload.offset = len(data)
+        await storage.finish(upload)
+        assert most == storage.concurrency
+        body = moto.client().get_object(Bucket=bucket, Key=upload.storage_state["key"])["Body"].read()
+        assert body == data
+    finally:
+        await storage.close()
+
+
+def test_s3_object_prefix_key_files_and_extra_headers(moto, bucket, tmp_path):
+    from s3_server import ACCESS_KEY, SECRET_KEY
+
+    access, secret = tmp_path / "access", tmp_path / "secret"
+    access.write_text(ACCESS_KEY + "\n")
+    secret.write_text(SECRET_KEY + "\n")
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    args = ["--storage", "s3", "--s3-url", moto.url, "--s3-bucket", bucket, "--s3-region", "us-east-1",
+            "--s3-force-path-style", "yes", "--s3-access-key-path", str(access), "--s3-secret-key-path", str(secret),
+            "--s3-object-prefix", "tus/", "--s3-headers", '{"x-amz-meta-origin": "tuspluggy"}']
+    data = payload(2 * MiB, seed=23)
+    with ServerProcess(*args, data_dir=str(data_dir)) as server, httpx.Client(timeout=60) as client:
+        location = create(client, server.url, len(data))
+        assert patch(client, location, 0, data[:MiB]).status_code == 204
+        assert objects(moto, bucket, upload_id_of(location))[0].startswith("tus/.tus-tails/")
+        assert patch(client, location, MiB, data[MiB:]).status_code == 204
+        assert client.get(location).content == data
+    key = "tus/" + upload_id_of(location)
+    assert objects(moto, bucket, upload_id_of(location)) == [key]
+    assert moto.client().head_object(Bucket=bucket, Key=key)["Metadata"] == {"origin": "tuspluggy"}
+
+
+def test_s3_bad_headers_option_is_a_one_line_start_up_error(moto, bucket, tmp_path):
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "tuspluggy.cli", "serve", "--port", "0", "--data-dir", str(tmp_path),
+         "--info-dir", str(tmp_path), *moto.server_args(bucket, "--s3-headers", "[1, 2]")],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode != 0
+    assert "--s3-headers must be a JSON object" in result.stderr and "Traceback" not in result.stderr
