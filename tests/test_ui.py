@@ -23,7 +23,7 @@ def test_ui_is_off_unless_asked(server):
 
 
 def test_upload_page_is_served_with_a_strict_content_security_policy(make_server):
-    server = make_server("--ui", "yes")
+    server = make_server("--ui")  # a bare --ui means yes
     page = httpx.get(server.origin + "/")
     assert page.status_code == 200
     assert 'data-endpoint="files/"' in page.text

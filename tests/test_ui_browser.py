@@ -14,6 +14,7 @@ import json
 import os
 import stat
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -130,9 +131,28 @@ def _upload_reload_resume_then_dashboard(context, server, tmp_path, data_dir, so
     server_offset = int(httpx.head(upload_url, headers=TUS).headers["Upload-Offset"])
     assert 0 < server_offset < SIZE
 
-    # Picking the same file again continues from the server's offset, at full speed.
-    cdp.send("Network.emulateNetworkConditions", {**throttle, "uploadThroughput": -1})
+    # Picking the same file again continues from the server's offset.
     page.set_input_files("#files", str(source))
+    row = page.locator("li.upload")
+    page.wait_for_function(f"() => Number(document.querySelector('li.upload')?.dataset.offset || 0) > {server_offset}")
+
+    # Pause stops sending: the server's offset stays put; Resume goes on, at full speed.
+    row.locator("button.pause").click()
+    page.wait_for_selector("li.upload[data-state=paused] .status:text('paused')")
+
+    def server_offset_now() -> int:
+        return int(httpx.head(upload_url, headers=TUS).headers["Upload-Offset"])
+
+    # The server first stores what the cut PATCH had sent; then nothing more arrives.
+    readings = [server_offset_now()]
+    while len(readings) < 40 and (len(readings) < 2 or readings[-1] != readings[-2]):
+        time.sleep(0.5)
+        readings.append(server_offset_now())
+    paused_at = readings[-1]
+    time.sleep(1)
+    assert server_offset_now() == paused_at < SIZE
+    cdp.send("Network.emulateNetworkConditions", {**throttle, "uploadThroughput": -1})
+    row.locator("button.resume").click()
     page.wait_for_selector("li.upload[data-state=done]")
     row = page.locator("li.upload[data-state=done]")
     assert int(row.get_attribute("data-resumed-from")) >= server_offset
@@ -179,3 +199,22 @@ def _upload_reload_resume_then_dashboard(context, server, tmp_path, data_dir, so
     # A new upload appears on the open dashboard without a reload.
     other = tus_upload(server.url + "/", b"x" * 1000, metadata={"filename": "later.txt"})
     dashboard.locator(f"#uploads tr[data-id='{other.rsplit('/', 1)[1]}']").wait_for()
+
+
+def test_dropped_file_is_uploaded_and_downloadable(browser, make_server):
+    server = make_server("--ui", "yes")
+    page = browser.new_page()
+    try:
+        page.set_default_timeout(60_000)
+        page.goto(server.origin + "/")
+        page.wait_for_selector("body[data-ready=yes]")
+        dropped = page.evaluate_handle(
+            "() => { const dt = new DataTransfer();"
+            " dt.items.add(new File(['dropped bytes'], 'dropped.txt', { type: 'text/plain' })); return dt; }")
+        page.dispatch_event("#drop", "drop", {"dataTransfer": dropped})
+        page.wait_for_selector("li.upload[data-state=done]")
+        link = page.locator("li.upload a.download").get_attribute("href")
+        assert "filetype=text/plain" in page.locator("li.upload .metadata").inner_text()
+        assert httpx.get(link).content == b"dropped bytes"
+    finally:
+        page.close()
