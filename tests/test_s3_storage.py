@@ -481,3 +481,37 @@ def test_s3_bad_headers_option_is_a_one_line_start_up_error(moto, bucket, tmp_pa
     )
     assert result.returncode != 0
     assert "--s3-headers must be a JSON object" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_s3_bookkeeping_never_reaches_hooks(moto, bucket, tmp_path):
+    import stat
+    import sys
+
+    log = tmp_path / "hooks.jsonl"
+    script = tmp_path / "hook.py"
+    script.write_text(
+        f"#!{sys.executable}\n"
+        "import sys\n"
+        f"with open({str(log)!r}, 'a') as f:\n"
+        "    f.write(sys.argv[2] + '\\n')\n"
+    )
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    args = moto.server_args(bucket, "--hooks-file", str(script), "--hooks", "post-create,post-receive,post-finish")
+    data = payload(6 * MiB, seed=29)
+    with ServerProcess(*args, data_dir=str(data_dir)) as server, httpx.Client(timeout=60) as client:
+        location = create(client, server.url, len(data), **{"Upload-Metadata": encode_metadata({"filename": "f"})})
+        assert patch(client, location, 0, data[: 3 * MiB]).status_code == 204
+        mpu = record(str(data_dir), location)["storage_state"]["mpu"]
+        assert patch(client, location, 3 * MiB, data[3 * MiB:]).status_code == 204
+
+        def three_events():
+            return log.exists() and len(log.read_text().splitlines()) >= 3 and log.read_text()
+
+        from tuspluggy.testing import wait_for
+
+        text = wait_for(three_events, timeout=30)
+    assert '"filename"' in text
+    assert "_s3" not in text and "storage_state" not in text and "etag" not in text.lower()
+    assert mpu not in text  # the multipart upload id stays private
