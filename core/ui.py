@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hmac
 import html
-import inspect
 import ipaddress
 import json
 import logging
@@ -73,31 +72,18 @@ def upload_row(upload: Upload, base_path: str) -> dict[str, Any]:
     }
 
 
-def _field(item: Any, *names: str, default: Any = None) -> Any:
-    for name in names:
-        if isinstance(item, dict) and name in item:
-            return item[name]
-        if hasattr(item, name):
-            return getattr(item, name)
-    return default
-
-
-def delivery_row(item: Any) -> dict[str, Any]:
-    """One hook delivery as the dashboard shows it (tolerant of the outbox's record type)."""
+def delivery_row(delivery: Any) -> dict[str, Any]:
+    """One hook delivery (an outbox `Delivery`) as the dashboard shows it."""
     return {
-        "event_id": str(_field(item, "event_id", "id", default="")),
-        "event": _field(item, "event", "name", default=""),
-        "upload_id": _field(item, "upload_id", default=""),
-        "notifier": _field(item, "notifier", "notifier_name", default=""),
-        "state": str(_field(item, "state", "status", default="")),
-        "attempts": _field(item, "attempts", default=0),
-        "last_error": _field(item, "last_error", "error", default="") or "",
-        "recorded_at": _field(item, "recorded_at", "created_at", default=None),
+        "event_id": delivery.event_id,
+        "event": delivery.event,
+        "upload_id": delivery.upload_id,
+        "notifier": delivery.notifier,
+        "state": delivery.state,
+        "attempts": delivery.attempts,
+        "last_error": delivery.last_error or "",
+        "recorded_at": delivery.recorded_at,
     }
-
-
-async def _maybe_await(value):
-    return await value if inspect.isawaitable(value) else value
 
 
 class Dashboard:
@@ -108,6 +94,11 @@ class Dashboard:
         # The hook system's delivery log (list_deliveries(), retry(event_id)); None when
         # no notifier is configured.
         self.outbox = outbox if hasattr(outbox, "list_deliveries") else None
+        # One snapshot serves every open dashboard for POLL_SECONDS: the cost of a listing
+        # does not grow with the number of viewers.
+        self._lock = trio.Lock()
+        self._snapshot: dict[str, Any] | None = None
+        self._taken_at = float("-inf")
 
     async def uploads(self) -> list[dict[str, Any]]:
         records = []
@@ -127,23 +118,25 @@ class Dashboard:
         if outbox is None:
             return None
         # It reads a directory of small files: keep that off the event loop.
-        items = await _maybe_await(await trio.to_thread.run_sync(outbox.list_deliveries))
+        items = await trio.to_thread.run_sync(outbox.list_deliveries)
         return [delivery_row(item) for item in items]
 
-    async def retry(self, event_id: str) -> bool:
-        outbox = self.outbox
-        if outbox is None or not hasattr(outbox, "retry"):
-            return False
-        result = await _maybe_await(outbox.retry(event_id))
-        return result is not False
+    def retry(self, event_id: str) -> bool:
+        """Deliver a failed or waiting event again now; False if the outbox has no such event.
+        Runs in the trio thread: the outbox wakes its delivery task."""
+        return self.outbox is not None and bool(self.outbox.retry(event_id))
 
     async def snapshot(self) -> dict[str, Any]:
-        deliveries = await self.deliveries()
-        return {
-            "uploads": await self.uploads(),
-            "deliveries": deliveries or [],
-            "deliveries_enabled": deliveries is not None,
-        }
+        async with self._lock:
+            if self._snapshot is None or trio.current_time() - self._taken_at >= POLL_SECONDS * 0.9:
+                deliveries = await self.deliveries()
+                self._snapshot = {
+                    "uploads": await self.uploads(),
+                    "deliveries": deliveries or [],
+                    "deliveries_enabled": deliveries is not None,
+                }
+                self._taken_at = trio.current_time()
+            return self._snapshot
 
 
 def install_ui(app, service: UploadService, *, token: str = "", behind_proxy: bool = False, host: str = "",
@@ -268,11 +261,7 @@ def install_ui(app, service: UploadService, *, token: str = "", behind_proxy: bo
             return refusal(403, "retry must come from the dashboard's own origin")
         if dashboard.outbox is None:
             return refusal(404, "no hook delivery log: no notifier is configured")
-        try:
-            found = await dashboard.retry(event_id)
-        except (KeyError, ValueError) as error:
-            return refusal(404, f"no delivery {event_id!r}: {error}")
-        if not found:
+        if not dashboard.retry(event_id):
             return refusal(404, f"no delivery {event_id!r}")
         return Response(json.dumps({"retried": event_id}), status=202, content_type="application/json")
 
