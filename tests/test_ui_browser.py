@@ -210,11 +210,13 @@ def test_dropped_file_is_uploaded_and_downloadable(browser, make_server):
         page.wait_for_selector("body[data-ready=yes]")
         dropped = page.evaluate_handle(
             "() => { const dt = new DataTransfer();"
-            " dt.items.add(new File(['dropped bytes'], 'dropped.txt', { type: 'text/plain' })); return dt; }")
+            " dt.items.add(new File(['dropped bytes'], 'drøpped ✓.txt', { type: 'text/plain' })); return dt; }")
         page.dispatch_event("#drop", "drop", {"dataTransfer": dropped})
         page.wait_for_selector("li.upload[data-state=done]")
         link = page.locator("li.upload a.download").get_attribute("href")
-        assert "filetype=text/plain" in page.locator("li.upload .metadata").inner_text()
+        # Size and metadata as the server recorded them (UTF-8 survives the base64 round trip).
+        assert page.locator("li.upload .bytes").inner_text() == "13 bytes"
+        assert page.locator("li.upload .metadata").inner_text() == "filename=drøpped ✓.txt, filetype=text/plain"
         assert httpx.get(link).content == b"dropped bytes"
     finally:
         page.close()

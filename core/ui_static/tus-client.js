@@ -23,6 +23,29 @@ function sleep(ms, signal) {
   });
 }
 
+// Upload-Metadata as the server stores it ("key base64,key2 base64") → {key: text}.
+export function decodeMetadata(header) {
+  const metadata = {};
+  for (const pair of (header || "").split(",")) {
+    const [key, value] = pair.trim().split(" ");
+    if (!key) continue;
+    const binary = value ? atob(value) : "";
+    metadata[key] = new TextDecoder().decode(Uint8Array.from(binary, (c) => c.charCodeAt(0)));
+  }
+  return metadata;
+}
+
+// What the server says about a finished upload (a pre-create hook may have changed it).
+export async function describe(url) {
+  const response = await fetch(url, { method: "HEAD", cache: "no-store", headers: { "Tus-Resumable": TUS_VERSION } });
+  if (response.status !== 200) throw new TusError(`HEAD answered ${response.status}`, response);
+  return {
+    length: Number(response.headers.get("Upload-Length")),
+    offset: Number(response.headers.get("Upload-Offset")),
+    metadata: decodeMetadata(response.headers.get("Upload-Metadata")),
+  };
+}
+
 export class TusError extends Error {
   constructor(message, response) {
     super(message);

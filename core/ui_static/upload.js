@@ -1,6 +1,6 @@
 // The upload page: pick or drop files, one tus Upload per file, with progress, pause and
 // resume, and the list of uploads this browser left unfinished (from localStorage).
-import { Upload, resumeStore } from "./tus-client.js";
+import { Upload, describe, resumeStore } from "./tus-client.js";
 
 const endpoint = document.body.dataset.endpoint;
 const params = new URLSearchParams(location.search);
@@ -55,19 +55,22 @@ function addFile(file) {
       row.dataset.offset = offset;
       showUnfinished();
     },
-    onSuccess: ({ url, offset, resumedFrom }) => {
-      row.dataset.state = "done";
+    onSuccess: async ({ url, offset, resumedFrom }) => {
       row.dataset.url = url;
       if (resumedFrom !== null) row.dataset.resumedFrom = resumedFrom;
       $("progress").value = 100;
       $(".status").textContent = resumedFrom ? `done (resumed at ${formatBytes(resumedFrom)})` : "done";
       $(".actions").hidden = true;
       $(".id").textContent = url.split("/").pop();
-      $(".bytes").textContent = `${offset} bytes`;
-      $(".metadata").textContent = Object.entries(metadata).map(([k, v]) => `${k}=${v}`).join(", ");
       $(".download").href = url;
       $(".download").textContent = url;
+      // Size and metadata as the server recorded them.
+      let stored = { offset, metadata };
+      try { stored = await describe(url); } catch { /* show what was sent */ }
+      $(".bytes").textContent = `${stored.offset} bytes`;
+      $(".metadata").textContent = Object.entries(stored.metadata).map(([k, v]) => `${k}=${v}`).join(", ");
       $(".result").hidden = false;
+      row.dataset.state = "done";
       showUnfinished();
     },
     onError: (error) => {
