@@ -178,6 +178,21 @@ async def running(config: Config, pm: PluginManager, registry: Registry):
             await portal.close()
 
 
+def _telling_streams(trigger, app):
+    """`trigger`, which also sets app.extensions["tuspluggy.closing"] when it fires, so that
+    endless responses (the dashboard's event stream) end instead of holding up the drain
+    until hypercorn's graceful timeout."""
+    if trigger is None:
+        return None
+    closing = app.extensions.setdefault("tuspluggy.closing", trio.Event())
+
+    async def wait() -> None:
+        await trigger()
+        closing.set()
+
+    return wait
+
+
 async def serve(config: Config, pm: PluginManager, registry: Registry, *, sockets=None, announce: bool = True,
                 shutdown_trigger=shutdown_signal, task_status=trio.TASK_STATUS_IGNORED) -> None:
     """Serve until `shutdown_trigger` returns (SIGINT/SIGTERM by default) or the task is cancelled."""
@@ -187,7 +202,7 @@ async def serve(config: Config, pm: PluginManager, registry: Registry, *, socket
             binds = await nursery.start(
                 partial(worker_serve, wrap_app(RequestObserver(server.app, server.service.metrics), hc.wsgi_max_body_size, None),
                         hc, sockets=sockets,
-                        shutdown_trigger=shutdown_trigger)
+                        shutdown_trigger=_telling_streams(shutdown_trigger, server.app))
             )
             if announce:
                 for bind in binds:

@@ -143,6 +143,8 @@ def install_ui(app, service: UploadService, *, token: str = "", behind_proxy: bo
                outbox: Any = None) -> None:
     """Add the upload page and the dashboard to `app`; `outbox` is the hook delivery log."""
     dashboard = Dashboard(service, outbox)
+    # Set by the server when it starts draining: event streams end then (see server.py).
+    closing = app.extensions.setdefault("tuspluggy.closing", trio.Event())
     blueprint = Blueprint("ui", __name__, static_folder=str(STATIC_DIR), static_url_path="/ui/static")
     if host and not _is_loopback(host) and host not in ("localhost",) and not token:
         log.warning("--ui is on and the server listens on %s without --ui-token: the dashboard answers "
@@ -229,7 +231,7 @@ def install_ui(app, service: UploadService, *, token: str = "", behind_proxy: bo
             yield b"retry: 2000\n\n"
             last = None
             quiet = 0.0
-            while True:
+            while not closing.is_set():
                 try:
                     data = json.dumps(await dashboard.snapshot())
                 except Exception:
@@ -242,7 +244,8 @@ def install_ui(app, service: UploadService, *, token: str = "", behind_proxy: bo
                 elif quiet >= KEEPALIVE_SECONDS:
                     quiet = 0.0
                     yield b": keepalive\n\n"
-                await trio.sleep(POLL_SECONDS)
+                with trio.move_on_after(POLL_SECONDS):
+                    await closing.wait()
                 quiet += POLL_SECONDS
 
         response = Response(events(), status=200, content_type="text/event-stream")

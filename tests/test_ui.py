@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import signal
+import threading
 from pathlib import Path
 
 import httpx
@@ -108,3 +110,23 @@ def test_retry_from_another_site_is_refused(make_server, tmp_path):
 def test_pages_use_relative_urls_so_they_work_under_a_proxy_prefix(name):
     text = (Path(STATIC_DIR) / name).read_text()
     assert not re.search(r"""(src|href)=["']/""", text)
+
+
+def test_open_event_stream_ends_when_the_server_shuts_down(make_server):
+    # Without this, SIGTERM would wait out hypercorn's graceful timeout for every open
+    # dashboard. The stream must end by itself: the server closes it, not the client.
+    server = make_server("--ui", "yes")
+    streaming, ended = threading.Event(), threading.Event()
+
+    def read() -> None:
+        with httpx.stream("GET", server.origin + "/ui/api/stream", timeout=120) as response:
+            for line in response.iter_lines():
+                if line.startswith("event: snapshot"):
+                    streaming.set()
+        ended.set()  # a clean end of the response, not an error
+
+    threading.Thread(target=read, daemon=True).start()
+    assert streaming.wait(60)
+    server.process.send_signal(signal.SIGTERM)
+    assert ended.wait(60), server.log()
+    assert server.process.wait(60) == 0, server.log()
