@@ -26,7 +26,7 @@ from tuspluggy.plugin_manager import PluginLoadError
 from tuspluggy.upload import Upload
 
 from .s3_client import ObjectStoreError, call, make_client
-from .s3_writer import S3Writer
+from .s3_writer import S3Writer, state_size
 
 log = logging.getLogger("tuspluggy.s3")
 
@@ -86,13 +86,23 @@ class S3Storage:
         upload.storage_state = {"key": key, "mpu": response["UploadId"], "done": False, "parts": [], "tail": []}
         upload.path = f"s3://{self.bucket}/{key}"
 
+    def _check_state(self, upload: Upload, offset: int | None = None) -> None:
+        state = upload.storage_state
+        if "key" not in state:
+            # Stored by another storage (--storage changed): not ours to touch.
+            raise TusError(404, f"upload {upload.id} is not in the object store (stored by {upload.storage or 'another storage'})")
+        if offset is not None and not state.get("done") and state_size(state) != offset:
+            raise TusError(500, f"upload {upload.id}: the record's offset {offset} and its stored parts disagree")
+
     async def open_writer(self, upload: Upload, offset: int) -> S3Writer:
+        self._check_state(upload, offset)
         await self._delete_unreferenced_tails(upload)
         return S3Writer(self, upload)
 
     def read(self, upload: Upload, start: int, end: int) -> AsyncIterator[bytes]:
         # A plain function, so this answer comes before the response starts: S3 cannot
         # serve the parts of a multipart upload that is not completed.
+        self._check_state(upload)
         if upload.storage_state.get("done"):
             return self._stream(upload.storage_state["key"], start, end)
         if upload.is_complete:
