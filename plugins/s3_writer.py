@@ -61,9 +61,15 @@ class S3Writer:
             raise RuntimeError("this writer failed earlier and was reset")
         try:
             await self._load_tail()
+            # Make room for the parts this write completes before taking its bytes: a
+            # cancellation (client gone) can then only come before the data is accepted,
+            # never after, so the service's offset and the stored bytes always agree.
+            parts_due = (len(self.buffer) + len(data)) // self.storage.part_size
+            while self.inflight and len(self.inflight) + parts_due > self.storage.concurrency:
+                await self._settle_oldest()
             self.buffer += data
             while len(self.buffer) >= self.storage.part_size:
-                await self._send_part()
+                self._send_part()
         except Exception:  # not Cancelled: then the state is intact and the service commits
             self._reset_to_committed()
             raise
@@ -99,19 +105,21 @@ class S3Writer:
     async def _load_tail(self) -> None:
         if self.tail_loaded:
             return
+        # Into a local buffer first: a request cancelled half-way through changes nothing.
+        loaded = bytearray()
         for segment in self.tail:
-            self.buffer += await self.storage.get_bytes(segment["key"])
-        self.persisted = len(self.buffer)
+            loaded += await self.storage.get_bytes(segment["key"])
+        self.buffer = loaded + self.buffer
+        self.persisted = len(loaded)
         self.tail_loaded = True
 
-    async def _send_part(self) -> None:
+    def _send_part(self) -> None:
+        """Cut a part off the buffer and start its upload (no checkpoint: see write)."""
         size = self.storage.part_size
         body = bytes(self.buffer[:size])
         del self.buffer[:size]
         # The stored tail was smaller than a part, so this part has swallowed all of it.
         self.tail, self.persisted = [], 0
-        while len(self.inflight) >= self.storage.concurrency:
-            await self._settle_oldest()
         number = self.next_part
         self.next_part += 1
         state = self.upload.storage_state
