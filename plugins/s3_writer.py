@@ -85,7 +85,9 @@ class S3Writer:
             state = dict(self.upload.storage_state, parts=list(self.parts), tail=list(self.tail))
             self.upload.storage_state = state
             self.committed_state = copy.deepcopy(state)
-        except Exception:
+        except BaseException:
+            # Cancelled too: the service saves the record even when its shielded commit
+            # runs out of time (slow object store); it must then say what is really stored.
             self._reset_to_committed()
             raise
 
