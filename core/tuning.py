@@ -40,7 +40,47 @@ def tune_malloc() -> bool:
     return ok
 
 
+def explain_protocol_errors() -> bool:
+    """Give hypercorn's own answers to malformed HTTP (400, 431...) a one-line text body.
+
+    hypercorn answers a request it cannot parse with an empty body; our rule is that every
+    4xx says what was wrong. Its private `_send_error_response` is replaced here, and left
+    alone if a hypercorn upgrade renames it (the answer is then still a bodiless 4xx).
+    """
+    from http import HTTPStatus
+    from itertools import chain
+
+    import h11
+    from hypercorn.protocol.h11 import H11Protocol
+
+    original = getattr(H11Protocol, "_send_error_response", None)
+    if original is None or getattr(original, "_tuspluggy", False):
+        return False
+
+    async def send_error_response(self, status_code: int) -> None:
+        try:
+            reason = HTTPStatus(status_code).phrase.lower()
+        except ValueError:
+            reason = "bad request"
+        body = f"{reason}: the request is not valid HTTP/1.1\n".encode()
+        headers = [
+            (b"content-type", b"text/plain; charset=utf-8"),
+            (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close"),
+        ]
+        await self._send_h11_event(
+            h11.Response(status_code=status_code, headers=list(chain(headers, self.config.response_headers("h11"))))
+        )
+        await self._send_h11_event(h11.Data(data=body))
+        await self._send_h11_event(h11.EndOfMessage())
+
+    send_error_response._tuspluggy = True
+    H11Protocol._send_error_response = send_error_response
+    return True
+
+
 def apply() -> None:
     raise_socket_read_size()
+    explain_protocol_errors()
     if not tune_malloc():
         log.debug("malloc tuning not available on this platform")
