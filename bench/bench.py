@@ -477,6 +477,7 @@ class Scenario:
     name: str
     run: object  # callable(port) -> dict
     servers: list  # factories(data_dir) -> Server
+    baseline: str = "@tus/server"  # ratios are to this server's figures
 
 
 def median_table(rows: dict) -> dict:
@@ -633,15 +634,35 @@ TARGETS = {
 }
 
 
+def hook_summary(results) -> str:
+    """The two hook targets, stated as the issue states them."""
+    lines = []
+    plain = median_table(results.get(("hooks: 1 GiB in 64 MiB PATCHes", "tuspluggy, no hooks"), {}))
+    hooked = median_table(results.get(("hooks: 1 GiB in 64 MiB PATCHes", "tuspluggy, HTTP + AMQP post-* hooks"), {}))
+    if plain.get("MB/s") and hooked.get("MB/s"):
+        change = (hooked["MB/s"] / plain["MB/s"] - 1) * 100
+        ok = "met" if change >= -10 else "MISSED"
+        lines.append(f"- Upload throughput with the HTTP and AMQP notifiers on: {hooked['MB/s']:.0f} vs "
+                     f"{plain['MB/s']:.0f} MB/s without hooks ({change:+.1f}%; target: within 10%, {ok}).")
+    plain = median_table(results.get(("hooks: POST latency", "tuspluggy, no hooks"), {}))
+    hooked = median_table(results.get(("hooks: POST latency", "tuspluggy, HTTP pre-create hook"), {}))
+    if plain.get("POST p50 ms") and hooked.get("POST p50 ms"):
+        added = hooked["POST p50 ms"] - plain["POST p50 ms"]
+        ok = "met" if added < 5 else "MISSED"
+        lines.append(f"- A blocking pre-create HTTP hook adds {added:.2f} ms to POST at p50 "
+                     f"({hooked['POST p50 ms']:.2f} vs {plain['POST p50 ms']:.2f} ms; target: under 5 ms, {ok}).")
+    return ("## Hooks\n\n" + "\n".join(lines)) if lines else ""
+
+
 def render(args, scenarios, results, limits, raw_limits, started, load_start, load_end) -> dict:
     lines = []
-    peer = "@tus/server"
-    header = "| scenario | figure | server | median | ratio to @tus/server | target | of machine limit |"
+    header = "| scenario | figure | server | median | ratio (to the baseline) | target | of machine limit |"
     lines += [header, "|---|---|---|---|---|---|---|"]
     tcp = limits.get("loopback TCP MB/s")
     disk = limits.get("disk write MB/s (page cache)")
     for scenario in scenarios:
         names = [n for (s, n) in results if s == scenario.name]
+        peer = scenario.baseline
         peer_cell = median_table(results.get((scenario.name, peer), {}))
         for name in names:
             cell = median_table(results[(scenario.name, name)])
@@ -661,6 +682,7 @@ def render(args, scenarios, results, limits, raw_limits, started, load_start, lo
                     limit = f"{value / tcp:.0%} of TCP, {value / disk:.0%} of disk"
                 lines.append(f"| {scenario.name} | {figure} | {name} | {value:.4g} | {ratio} | {target} | {limit} |")
     table = "\n".join(lines)
+    hook_lines = hook_summary(results)
     limit_lines = "\n".join(
         f"- {name}: median {statistics.median(values):.0f} (runs: {', '.join(f'{v:.0f}' for v in values)})"
         for name, values in raw_limits.items() if values
@@ -697,6 +719,8 @@ MB = 10^6 bytes. Ratios are tuspluggy / @tus/server measured in the same run.
 ## Figures
 
 {table}
+
+{hook_lines}
 
 ## Every run
 
