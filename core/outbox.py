@@ -86,6 +86,7 @@ class Outbox:
         self.pending_dir = os.path.join(self.directory, "pending")
         self.failed_dir = os.path.join(self.directory, "failed")
         self._make_dirs()
+        self._sweep_temporary_files()
         self.policy = policy or RetryPolicy()
         self.fsync = fsync
         # Events written by other worker processes are noticed at the next scan.
@@ -171,6 +172,18 @@ class Outbox:
             os.makedirs(self.failed_dir, exist_ok=True)
         except OSError as error:
             log.error("hook outbox %s cannot be created: %s", self.directory, error)
+
+    def _sweep_temporary_files(self, older_than: float = 300) -> None:
+        """Remove half-written event files a crash left behind (old enough that no other
+        worker can still be writing them)."""
+        cutoff = time.time() - older_than
+        for directory in (self.pending_dir, self.failed_dir):
+            try:
+                for entry in os.scandir(directory):
+                    if entry.name.startswith(".tmp-") and entry.stat().st_mtime < cutoff:
+                        os.unlink(entry.path)
+            except OSError:
+                pass
 
     def _pending_names(self) -> list[str]:
         return sorted(n for n in os.listdir(self.pending_dir) if n.endswith(EVENT_SUFFIX))

@@ -175,3 +175,15 @@ def test_server_with_two_workers_delivers_each_event_once(make_server, tmp_path)
     assert len(calls) == 20
     ids = collections.Counter(json.loads(argv[1])["upload"]["id"] for argv in calls)
     assert len(ids) == 10 and set(ids.values()) == {2}
+
+
+async def test_half_written_files_of_a_crash_are_swept(tmp_path):
+    Outbox(str(tmp_path))
+    stale = tmp_path / "pending" / ".tmp-abc.part"
+    fresh = tmp_path / "pending" / ".tmp-def.part"
+    stale.write_bytes(b"{")
+    fresh.write_bytes(b"{")
+    os.utime(stale, (1, 1))
+    outbox = Outbox(str(tmp_path))
+    assert not stale.exists() and fresh.exists()  # a fresh one may be another worker's write
+    assert outbox.pending_count() == 0
