@@ -95,7 +95,8 @@ def test_receiver_down_then_server_restart_loses_nothing(make_server, tmp_path):
     assert httpx.delete(locations[0], headers={**TUS, **AUTH}).status_code == 204
     wait_until(lambda: "failed (attempt 2)" in server.log())  # retried, with the reason logged
     assert "could not be reached" in server.log()
-    server.restart()  # the undelivered events are on disk and survive the restart
+    server.kill()  # SIGKILL: the undelivered events are on disk and survive a crash
+    server.start()
     receiver.start()
     try:
         # per upload: post-create, post-receive x2, post-finish; plus post-terminate once
