@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -23,33 +24,56 @@ def run(*command, cwd=None, env=None, timeout=180) -> subprocess.CompletedProces
     return result
 
 
+KINDS = {"notifier": "acme-log", "storage": "acme-vault", "info-store": "acme-ledger"}
+PROVIDES = {"notifier": "notifier:{}", "storage": "storage:{}", "info-store": "info-storage:{}"}
+
+
 @pytest.fixture(scope="module")
-def venv(tmp_path_factory) -> str:
-    return overlay_venv(tmp_path_factory.mktemp("venv") / "v")
+def generated(tmp_path_factory) -> tuple[str, dict[str, Path]]:
+    """One project of each kind, made with `tuspluggy plugin new`, installed together into
+    one throwaway venv (one pip run: each pip start costs seconds)."""
+    root = tmp_path_factory.mktemp("generated")
+    projects = {}
+    for kind, name in KINDS.items():
+        result = run(sys.executable, "-m", "tuspluggy.cli", "plugin", "new", name, "--kind", kind, "--author", "Ada",
+                     cwd=root)
+        projects[kind] = root / f"tuspluggy-{name}"
+        assert f"created {projects[kind]}" in result.stdout
+    venv = overlay_venv(root / "venv")
+    editable = [arg for project in projects.values() for arg in ("-e", project)]
+    run(venv, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", *editable)
+    return venv, projects
 
 
-@pytest.mark.parametrize(
-    "kind, name, module",
-    [("notifier", "acme-log", "tuspluggy_acme_log"), ("storage", "acme-vault", "tuspluggy_acme_vault"),
-     ("info-store", "acme-ledger", "tuspluggy_acme_ledger")],
-)
-def test_a_generated_plugin_installs_passes_its_own_tests_and_is_listed(tmp_path, venv, kind, name, module):
-    result = run(sys.executable, "-m", "tuspluggy.cli", "plugin", "new", name, "--kind", kind, "--author", "Ada",
-                 cwd=tmp_path)
-    project = tmp_path / f"tuspluggy-{name}"
-    assert f"created {project}" in result.stdout
-    assert (project / "src" / module / "__init__.py").is_file()
-
-    run(venv, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "-e", project)
-    # The generated project's own tests: they start real tuspluggy servers with the plugin.
-    tests = run(venv, "-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=project, timeout=300)
-    assert " passed" in tests.stdout and "failed" not in tests.stdout
-
+def test_tuspluggy_plugins_lists_each_generated_plugin(generated):
+    venv, _ = generated
     rows = {row["name"]: row for row in json.loads(run(venv, "-m", "tuspluggy.cli", "plugins", "--json").stdout)}
-    row = rows[name]
-    assert row["distribution"] == f"tuspluggy-{name}" and row["version"] == "0.1.0"
-    assert row["error"] is None and row["builtin"] is False
-    provided = {"notifier": f"notifier:{name}", "storage": f"storage:{name}", "info-store": f"info-storage:{name}"}
-    assert row["provides"] == [provided[kind]]
-    # Not installed where the rest of the suite runs.
-    assert name not in {ep.name for ep in importlib.metadata.entry_points(group="tuspluggy")}
+    for kind, name in KINDS.items():
+        row = rows[name]
+        assert row["distribution"] == f"tuspluggy-{name}" and row["version"] == "0.1.0"
+        assert row["error"] is None and row["builtin"] is False
+        assert row["provides"] == [PROVIDES[kind].format(name)]
+        # Not installed where the rest of the suite runs.
+        assert name not in {ep.name for ep in importlib.metadata.entry_points(group="tuspluggy")}
+
+
+def test_each_generated_plugin_passes_its_own_tests(generated):
+    """The generated tests start real tuspluggy servers with the plugin loaded through its
+    entry point. The three suites run at the same time: they mostly wait on servers."""
+    venv, projects = generated
+    running = {
+        kind: subprocess.Popen([venv, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=project, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        for kind, project in projects.items()
+    }
+    outputs = {}
+    try:
+        for kind, process in running.items():
+            outputs[kind] = (process.communicate(timeout=300)[0], process.returncode)
+    finally:
+        for process in running.values():
+            if process.poll() is None:
+                process.kill()
+    for kind, (output, code) in outputs.items():
+        assert code == 0, f"the generated {kind} plugin's tests failed:\n{output}"
+        assert " passed" in output and "failed" not in output and "skipped" not in output
