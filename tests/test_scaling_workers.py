@@ -44,7 +44,7 @@ def workers_server(request, moto, tmp_path):
 
 def test_workers_share_uploads_and_never_corrupt_racing_patches(workers_server):
     data = payload(6 * MiB + 11, seed=21)
-    chunk = 1024 * 1024 + 7
+    chunk = 2 * MiB + 7  # four rounds of three racing requests
     with httpx.Client(timeout=60) as client:
         location = create(client, workers_server.url, len(data))
         offset = 0
