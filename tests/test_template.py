@@ -127,6 +127,9 @@ def test_a_generated_project_takes_in_template_changes_with_copier_update(tmp_pa
     """copier update merges a new template version into a project the author changed."""
     if not shutil.which("git"):
         pytest.skip("copier update needs git")
+    # copier commits in scratch repositories too: give git an identity even where none is set.
+    identity = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org", "GIT_COMMITTER_NAME": "t",
+                "GIT_COMMITTER_EMAIL": "t@example.org"}
     template = tmp_path / "template"
     shutil.copytree(template_dir(), template)
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", "-c", "init.defaultBranch=main"]
@@ -136,7 +139,8 @@ def test_a_generated_project_takes_in_template_changes_with_copier_update(tmp_pa
     run(*git, "tag", "v1.0.0", cwd=template)
 
     project = tmp_path / "project"
-    run(sys.executable, "-m", "copier", "copy", "--defaults", "-d", "plugin_name=upd", str(template), str(project))
+    run(sys.executable, "-m", "copier", "copy", "--defaults", "-d", "plugin_name=upd", str(template), str(project),
+        env=identity)
     assert "_commit: v1.0.0" in (project / ".copier-answers.yml").read_text()
     run(*git, "init", "-q", cwd=project)
     readme = project / "README.md"
@@ -149,7 +153,7 @@ def test_a_generated_project_takes_in_template_changes_with_copier_update(tmp_pa
     run(*git, "commit", "-q", "-am", "v2", cwd=template)
     run(*git, "tag", "v2.0.0", cwd=template)
 
-    run(sys.executable, "-m", "copier", "update", "--defaults", "--conflict", "inline", cwd=project)
+    run(sys.executable, "-m", "copier", "update", "--defaults", "--conflict", "inline", cwd=project, env=identity)
     text = readme.read_text()
     assert text.startswith("<!-- template v2 -->") and "A note of the author." in text
     assert "_commit: v2.0.0" in (project / ".copier-answers.yml").read_text()
