@@ -12,19 +12,41 @@ import trio
 from quart_trio.asgi import TrioASGIHTTPConnection
 from quart_trio.wrappers.request import TrioBody, TrioRequest
 
+from .errors import TusError
+
 BODY_SLOTS = 8  # chunks in flight per request (hypercorn reads up to 64 KiB-1 MiB each)
+
+
+DISCONNECT_GRACE = 5  # seconds a handler may take to store what a vanished client sent
+
+
+class ClientDisconnected(TusError):
+    """The client went away before its body was complete (nobody reads this answer)."""
+
+    def __init__(self) -> None:
+        super().__init__(400, "the client closed the connection before the body was complete")
 
 
 class BoundedBody(TrioBody):
     def __init__(self, expected_content_length, max_content_length) -> None:
         super().__init__(expected_content_length, max_content_length)
         self._send, self._receive = trio.open_memory_channel[bytes](BODY_SLOTS)
+        self._complete = False
+        self._cut_off = False
 
     async def put(self, data: bytes, more: bool) -> None:
         if data:
             await self._send.send(data)
         if not more:
+            self._complete = True
             self._send.close()
+
+    def disconnect(self) -> None:
+        """The client is gone: what is buffered can still be read, then the body ends with
+        ClientDisconnected instead of a normal end (unless it was complete already)."""
+        if not self._complete:
+            self._cut_off = True
+        self._send.close()
 
     def append(self, data: bytes) -> None:  # Quart's synchronous path (tests, form parsing)
         if data:
@@ -40,6 +62,8 @@ class BoundedBody(TrioBody):
         try:
             return await self._receive.receive()
         except (trio.EndOfChannel, trio.ClosedResourceError):
+            if self._cut_off:
+                raise ClientDisconnected() from None
             raise StopAsyncIteration from None
 
     async def drain(self, limit: int, timeout: float) -> bool:
@@ -89,6 +113,9 @@ class StreamingHTTPConnection(TrioASGIHTTPConnection):
                 await request.body.put(message.get("body", b""), message.get("more_body", False))
             elif message["type"] == "http.disconnect":
                 break
-        # The client is gone: cancel the handler, whose shielded cleanup records what
-        # was stored so far.
+        # The client is gone. Up to BODY_SLOTS chunks it sent are still buffered: let the
+        # handler store them (its body then ends with ClientDisconnected), and cancel it
+        # only if it is stuck elsewhere; its shielded cleanup records what was stored.
+        request.body.disconnect()
+        await trio.sleep(DISCONNECT_GRACE)
         nursery.cancel_scope.cancel()

@@ -79,3 +79,31 @@ def test_sigkill_during_20_uploads_then_every_upload_resumes_byte_identical(data
                     assert r.status_code == 204, r.text
                 assert client.get(location).content == sources[index]
                 assert open(os.path.join(data_dir, location.rsplit("/", 1)[1]), "rb").read() == sources[index]
+
+
+def test_client_cut_off_mid_patch_keeps_every_byte_it_sent(server):
+    """The connection drops mid-body: what the server had buffered is stored too, so HEAD
+    reports exactly what the client sent, and the upload resumes from there."""
+    import socket
+    from urllib.parse import urlsplit
+
+    source = os.urandom(8 * 1024 * 1024)
+    sent = 3 * 1024 * 1024 + 12345
+    location = httpx.post(server.url + "/", headers={**TUS, "Upload-Length": str(len(source))}).headers["Location"]
+    url = urlsplit(location)
+    with socket.create_connection((url.hostname, url.port), timeout=30) as sock:
+        sock.sendall(
+            f"PATCH {url.path} HTTP/1.1\r\nHost: {url.netloc}\r\nTus-Resumable: 1.0.0\r\n"
+            f"Content-Type: application/offset+octet-stream\r\nUpload-Offset: 0\r\n"
+            f"Content-Length: {len(source)}\r\n\r\n".encode() + source[:sent]
+        )
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        offset = int(httpx.head(location, headers=TUS).headers["Upload-Offset"])
+        if offset == sent:
+            break
+        time.sleep(0.05)
+    assert offset == sent
+    r = httpx.patch(location, content=source[sent:], headers={**PATCH, "Upload-Offset": str(sent)}, timeout=30)
+    assert r.status_code == 204, r.text
+    assert httpx.get(location).content == source
