@@ -56,7 +56,10 @@ class RedisInfoStore:
 
     async def open(self) -> None:
         async def connect():
-            client = redis_asyncio.from_url(self.dsn, max_connections=100)
+            # A blocking pool: a burst of requests waits for a connection instead of
+            # failing with "too many connections".
+            pool = redis_asyncio.BlockingConnectionPool.from_url(self.dsn, max_connections=100, timeout=20)
+            client = redis_asyncio.Redis.from_pool(pool)  # the client owns (and closes) the pool
             await client.ping()
             return client
 
