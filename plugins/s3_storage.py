@@ -168,18 +168,26 @@ class S3Storage:
         results: list[dict | None] = [None] * len(ranges)
         limiter = trio.CapacityLimiter(self.concurrency)
 
+        errors: list[ObjectStoreError] = []
+
         async def copy(index: int, source: str, first: int, last: int) -> None:
-            async with limiter:
-                response = await call(
-                    self.client, "upload_part_copy", Bucket=self.bucket, Key=state["key"], UploadId=state["mpu"],
-                    PartNumber=index + 1, CopySource={"Bucket": self.bucket, "Key": source},
-                    CopySourceRange=f"bytes={first}-{last}",
-                )
+            try:
+                async with limiter:
+                    response = await call(
+                        self.client, "upload_part_copy", Bucket=self.bucket, Key=state["key"], UploadId=state["mpu"],
+                        PartNumber=index + 1, CopySource={"Bucket": self.bucket, "Key": source},
+                        CopySourceRange=f"bytes={first}-{last}",
+                    )
+            except ObjectStoreError as error:
+                errors.append(error)  # one plain error for the client, not an ExceptionGroup
+                return
             results[index] = {"n": index + 1, "etag": response["CopyPartResult"]["ETag"], "size": last - first + 1}
 
         async with trio.open_nursery() as nursery:
             for index, (source, first, last) in enumerate(ranges):
                 nursery.start_soon(copy, index, source, first, last)
+        if errors:
+            raise errors[0]
         state["parts"] = results
 
     async def finish(self, upload: Upload) -> None:
