@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import uuid
@@ -22,7 +23,7 @@ from typing import Any
 
 import trio
 
-from .errors import TusError
+from .errors import StorageFull, TusError
 from .hook_formats import BLOCKING_EVENTS, EVENTS, render
 from .interfaces import HookCall, HookReply, Notifier, RequestInfo
 from .outbox import Outbox, RetryPolicy
@@ -133,7 +134,12 @@ class EventDispatcher:
         assert self.outbox is not None
         # Shielded: once a request decided an event happened, a disconnect must not drop it.
         with trio.CancelScope(shield=True):
-            await self.outbox.record(call, [n.name for n in notifiers])
+            try:
+                await self.outbox.record(call, [n.name for n in notifiers])
+            except OSError as error:
+                if error.errno in (errno.ENOSPC, errno.EDQUOT):
+                    raise StorageFull(f"no room to record the {call.event} event; retry later") from error
+                raise
 
     async def deliver_forever(self) -> None:
         assert self.outbox is not None
