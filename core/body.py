@@ -14,7 +14,7 @@ from quart_trio.wrappers.request import TrioBody, TrioRequest
 
 from .errors import TusError
 
-BODY_SLOTS = 8  # chunks in flight per request (hypercorn reads up to 64 KiB-1 MiB each)
+BODY_SLOTS = 2  # chunks in flight per request, up to 1 MiB each (8 doubled the peak RSS of 16 streams, no faster)
 
 
 DISCONNECT_GRACE = 5  # seconds a handler may take to store what a vanished client sent

@@ -140,6 +140,9 @@ def hypercorn_config(config: Config) -> HypercornConfig:
     hc.errorlog = logging.getLogger("hypercorn.error")
     # A long Upload-Metadata must fit in the request head.
     hc.h11_max_incomplete_size = 64 * 1024
+    # Body chunks hypercorn queues for the app per request (default 10, up to 1 MiB each);
+    # our bounded body channel already buffers ahead, so more only adds memory.
+    hc.max_app_queue_size = 2
     return hc
 
 
