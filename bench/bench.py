@@ -591,6 +591,8 @@ def main() -> None:
         for scenario in scenarios:
             factories = scenario.servers if run % 2 == 0 else list(reversed(scenario.servers))
             for factory in factories:
+                # Dirty pages of the previous scenario must not be written back during this one.
+                os.sync()
                 server = factory(os.path.join(data_root, f"srv-{len(results)}"))
                 server.start()
                 try:
