@@ -24,7 +24,7 @@ from typing import Any
 import trio
 
 from .errors import StorageFull, TusError
-from .hook_formats import BLOCKING_EVENTS, EVENTS, render
+from .hook_formats import EVENTS, render
 from .interfaces import HookCall, HookReply, Notifier, RequestInfo
 from .outbox import Outbox, RetryPolicy
 from .plugin_manager import PluginLoadError  # a start-up error the CLI shows as one line

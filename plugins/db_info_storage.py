@@ -23,13 +23,10 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 
-from tuspluggy import hookimpl
-from tuspluggy.interfaces import PluginContext
 from tuspluggy.plugin_manager import PluginLoadError
 from tuspluggy.upload import Upload, is_valid_upload_id
 
 from .db_lock import AdvisoryLocker
-from .info_db_option import add_info_db_dsn
 
 _TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 LIST_BATCH = 500
@@ -137,28 +134,3 @@ class DbInfoStore:
 
     def make_locker(self) -> AdvisoryLocker:
         return AdvisoryLocker(self)
-
-
-@hookimpl
-def tus_add_options(add_option):
-    add_info_db_dsn(add_option)
-    add_option("db-info-table", default="tuspluggy_uploads",
-               help="Table of db-info-storage (created if missing).")
-    add_option("db-info-pool-size", default=10, type=int,
-               help="Connections db-info-storage keeps for reading and writing records.")
-    add_option("db-lock-pool-size", default=20, type=int,
-               help="Connections for upload locks: at most this many uploads are locked at once per instance.")
-
-
-@hookimpl
-def tus_register_info_stores(register):
-    def factory(ctx: PluginContext) -> DbInfoStore:
-        config = ctx.config
-        dsn = config.get("info_db_dsn") or ""
-        if not dsn.startswith(("postgresql://", "postgres://")):
-            raise PluginLoadError("db-info-storage needs --info-db-dsn postgresql://user@host:port/database")
-        return DbInfoStore(dsn, ctx.aio, table=config.get("db_info_table") or "tuspluggy_uploads",
-                           pool_size=config.get("db_info_pool_size") or 10,
-                           lock_pool_size=config.get("db_lock_pool_size") or 20)
-
-    register("db-info-storage", factory)

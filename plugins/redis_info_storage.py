@@ -24,12 +24,9 @@ from collections.abc import AsyncIterator
 import redis.asyncio as redis_asyncio
 from redis.exceptions import RedisError
 
-from tuspluggy import hookimpl
-from tuspluggy.interfaces import PluginContext
 from tuspluggy.plugin_manager import PluginLoadError
 from tuspluggy.upload import Upload, is_valid_upload_id
 
-from .info_db_option import add_info_db_dsn
 from .redis_lock import RedisLocker
 
 LIST_BATCH = 500
@@ -151,28 +148,3 @@ class RedisInfoStore:
 
     def make_locker(self) -> RedisLocker:
         return RedisLocker(self, self.lock_ttl)
-
-
-@hookimpl
-def tus_add_options(add_option):
-    add_info_db_dsn(add_option)
-    add_option("redis-info-expiration", default=0, type=int,
-               help="Seconds a record lives in Redis after its last save (EX); 0 = no TTL.")
-    add_option("redis-key-prefix", default="",
-               help="Prefix of every key redis-info-storage writes (records, index, locks).")
-    add_option("redis-lock-ttl", default=30.0, type=float,
-               help="Seconds an upload lock outlives a dead holder; the live holder renews it.")
-
-
-@hookimpl
-def tus_register_info_stores(register):
-    def factory(ctx: PluginContext) -> RedisInfoStore:
-        config = ctx.config
-        dsn = config.get("info_db_dsn") or ""
-        if not dsn.startswith(("redis://", "rediss://", "unix://")):
-            raise PluginLoadError("redis-info-storage needs --info-db-dsn redis://host:port/db")
-        return RedisInfoStore(dsn, ctx.aio, prefix=config.get("redis_key_prefix") or "",
-                              expiration=config.get("redis_info_expiration") or None,
-                              lock_ttl=config.get("redis_lock_ttl") or 30)
-
-    register("redis-info-storage", factory)

@@ -38,3 +38,30 @@ def test_the_protocol_layer_does_no_io():
         names = set(imports(path))
         for forbidden in ("quart", "trio", "os", "httpx", "socket", "asyncio"):
             assert forbidden not in names, f"{path.name} imports {forbidden}"
+
+
+def test_optional_libraries_load_only_when_their_plugin_is_chosen():
+    # A plain `pip install tuspluggy` has no boto3/redis/asyncpg/aiormq client in use: loading
+    # every entry point must neither need them nor pay for importing them.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from tuspluggy.server import load_plugins; pm, _ = load_plugins(); "
+        "assert not [s.name for s in pm.statuses if s.error]; "
+        "print(sorted(m for m in ('boto3', 'redis', 'asyncpg', 'aiormq', 'nats') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_a_missing_optional_library_is_one_line_naming_the_extra():
+    import pytest
+
+    from tuspluggy.plugin_manager import PluginLoadError
+    from tuspluggy.plugins.optional import import_for
+
+    with pytest.raises(PluginLoadError) as error:
+        import_for("tuspluggy_no_such_module", "--storage s3", "s3")
+    assert str(error.value) == "--storage s3 needs the 'tuspluggy_no_such_module' package: pip install 'tuspluggy[s3]'"

@@ -19,12 +19,12 @@ async def test_s3_concatenation_does_not_download_parts_when_copy_is_possible(mo
     # The storage object alone, against the same real server: make any download of a
     # part's bytes fail, and concatenation must still succeed by server-side copy.
     from tuspluggy.config import Config
-    from tuspluggy.plugins import s3_storage
+    from tuspluggy.plugins import s3_client, s3_storage
     from tuspluggy.upload import Upload, new_upload_id
 
     config = Config({"s3_url": moto.url, "s3_region": "us-east-1", "s3_access_key": "a", "s3_secret_key": "b",
                      "s3_force_path_style": True, "s3_headers": ""})
-    storage = s3_storage.S3Storage(s3_storage.make_client(config, 10), bucket, part_size=5 * MiB)
+    storage = s3_storage.S3Storage(s3_client.make_client(config, 10), bucket, part_size=5 * MiB)
     await storage.open()
     try:
         uploads = []
@@ -96,12 +96,12 @@ async def test_s3_parts_upload_concurrently_and_memory_stays_bounded(moto, bucke
     import threading as _threading
 
     from tuspluggy.config import Config
-    from tuspluggy.plugins import s3_storage
+    from tuspluggy.plugins import s3_client, s3_storage
     from tuspluggy.upload import Upload, new_upload_id
 
     config = Config({"s3_url": moto.url, "s3_region": "us-east-1", "s3_access_key": "a", "s3_secret_key": "b",
                      "s3_force_path_style": True, "s3_headers": ""})
-    storage = s3_storage.S3Storage(s3_storage.make_client(config, 20), bucket, part_size=5 * MiB, concurrency=3)
+    storage = s3_storage.S3Storage(s3_client.make_client(config, 20), bucket, part_size=5 * MiB, concurrency=3)
     await storage.open()
     running, most = 0, 0
     guard = _threading.Lock()
