@@ -292,6 +292,7 @@ class UploadService:
         pending: list[bytes] = []
         pending_size = 0
         received = 0
+        committed = start  # the offset the storage has confirmed as kept
         last_save = trio.current_time()
 
         async def flush() -> None:
@@ -335,6 +336,7 @@ class UploadService:
                         await flush()
                         if hasher is None and trio.current_time() - last_save >= PROGRESS_SAVE_SECONDS:
                             await writer.commit()
+                            committed = upload.offset
                             await self.info.save(upload)
                             last_save = trio.current_time()
                 await flush()
@@ -357,6 +359,8 @@ class UploadService:
                                 await flush()  # store as much as arrived
                             await writer.commit()
                     except Exception:
+                        # Only what the storage confirmed counts; the client sends the rest again.
+                        upload.offset = committed
                         log.exception("upload %s: could not keep the bytes of an interrupted request", upload.id)
                 raise
         finally:
