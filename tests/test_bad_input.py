@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from tuspluggy.testing import ServerProcess, tus_upload
 
-EXAMPLES = int(os.environ.get("TUSPLUGGY_BAD_INPUT_EXAMPLES", "1200"))
+EXAMPLES = int(os.environ.get("TUSPLUGGY_BAD_INPUT_EXAMPLES", "1600"))
 METHODS = ["GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS", "PUT", "TRACE", "BREW", "patch", "P@TCH"]
 TUS_HEADERS = ["Tus-Resumable", "Upload-Length", "Upload-Offset", "Upload-Defer-Length", "Upload-Metadata",
                "Upload-Concat", "Upload-Checksum", "Content-Type", "X-HTTP-Method-Override", "Range",
