@@ -177,3 +177,20 @@ def test_sentry_dsn_sends_an_event_for_a_500(data_dir):
         body = gzip.decompress(body)
     assert path.startswith("/api/42/")
     assert b"unexpected error" in body or b"JSONDecodeError" in body
+
+
+def test_workers_share_counters_in_prometheus_multiprocess_mode(data_dir, tmp_path):
+    shared = tmp_path / "prometheus"
+    shared.mkdir()
+    with ServerProcess("--workers", "2", data_dir=data_dir, env={"PROMETHEUS_MULTIPROC_DIR": str(shared)}) as server:
+        origin = origin_of(server.url)
+        for _ in range(6):  # new connections: the kernel spreads them over both workers
+            with httpx.Client() as client:
+                assert client.post(server.url + "/", headers={**TUS, "Upload-Length": "5"}).status_code == 201
+        for _ in range(3):  # whichever worker answers, it reports the sum
+            with httpx.Client() as client:
+                samples = {}
+                for family in text_string_to_metric_families(client.get(origin + "/metrics").text):
+                    for sample in family.samples:
+                        samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+            assert value(samples, "tuspluggy_uploads_created_total") == 6
