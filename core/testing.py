@@ -245,15 +245,27 @@ class ThreadServer:
 
 
 def wait_for(predicate, timeout: float = 10, interval: float = 0.05):
-    """Poll `predicate` until it returns something truthy; return that or raise."""
+    """Poll `predicate` until it returns something truthy; return that or fail the test."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise TimeoutError("condition not met in time")
+            raise AssertionError(f"condition not met within {timeout:g} s")
         time.sleep(interval)
+
+
+def stop_process(process: subprocess.Popen | None, timeout: float = 10) -> None:
+    """SIGTERM, then SIGKILL if `process` has not exited within `timeout` seconds."""
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def overlay_venv(path: str | os.PathLike) -> str:

@@ -10,11 +10,12 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import jsonschema
+
+from tuspluggy.testing import stop_process, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMAS = Path(__file__).resolve().parent / "hook_schemas"
@@ -74,14 +75,7 @@ def read_jsonl(path) -> list[dict]:
 
 
 def wait_until(predicate, timeout: float = 30, interval: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(interval)
+    return wait_for(predicate, timeout, interval)
 
 
 def recording_hook(directory: Path, log_path: Path, name: str = "hook", *, stdout: str = "", stderr: str = "",
@@ -128,14 +122,8 @@ class Receiver:
         return self
 
     def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-            self.process = None
+        stop_process(self.process)
+        self.process = None
 
     def received(self) -> list[dict]:
         return read_jsonl(self.log_path)

@@ -14,6 +14,8 @@ import boto3
 import httpx
 from botocore.config import Config as BotoConfig
 
+from tuspluggy.testing import stop_process
+
 ACCESS_KEY = "testing-access"
 SECRET_KEY = "testing-secret"
 REGION = "us-east-1"
@@ -49,14 +51,8 @@ class MotoServer:
         raise RuntimeError("moto server did not start")
 
     def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-            self.process = None
+        stop_process(self.process)
+        self.process = None
 
     def client(self):
         return boto3.client("s3", endpoint_url=self.url, region_name=REGION, aws_access_key_id=ACCESS_KEY,

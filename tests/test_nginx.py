@@ -26,7 +26,7 @@ import httpx
 import pytest
 from tusclient.client import TusClient
 
-from tuspluggy.testing import ServerProcess, wait_for
+from tuspluggy.testing import ServerProcess, stop_process, wait_for
 
 SITE = Path(__file__).resolve().parent.parent / "contrib" / "deploy" / "nginx" / "tuspluggy.conf"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -126,13 +126,7 @@ http {{
         return path.read_text() if path.exists() else ""
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, 20)
 
 
 @pytest.fixture
