@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import subprocess
 import sys
 import time
@@ -17,10 +16,7 @@ from tuspluggy.plugins.db_lock import advisory_key
 from tuspluggy.testing import require_service
 from tuspluggy.upload import Upload, new_upload_id
 
-
-def postgres_dsn() -> str:
-    user = "root" if getpass.getuser() == "root" else "postgres"
-    return f"postgresql://{user}@127.0.0.1:5432/test"
+from scaling_support import postgres_dsn
 
 
 @pytest.fixture
