@@ -59,26 +59,6 @@ async def test_db_store_creates_its_table_if_missing(portal, table):
     await again.close()
 
 
-async def test_db_store_saves_gets_lists_and_deletes_records(portal, table):
-    store = await open_store(portal, table)
-    try:
-        upload = Upload(id=new_upload_id(), length=10, metadata={"filename": "a.txt"},
-                        storage_state={"mpu": "secret"})
-        assert await store.get(upload.id) is None
-        await store.save(upload)
-        assert await store.get(upload.id) == upload
-        upload.offset = 7
-        await store.save(upload)
-        assert (await store.get(upload.id)).offset == 7
-        assert [i async for i in store.list_ids()] == [upload.id]
-        await store.delete(upload.id)
-        await store.delete(upload.id)
-        assert await store.get(upload.id) is None
-        assert await store.get("'; DROP TABLE x; --") is None
-    finally:
-        await store.close()
-
-
 async def test_db_store_lists_expired_uploads_for_cleanup(portal, table):
     store = await open_store(portal, table)
     try:
@@ -92,22 +72,6 @@ async def test_db_store_lists_expired_uploads_for_cleanup(portal, table):
         assert sorted([i async for i in store.list_ids()]) == sorted([expired.id, fresh.id, forever.id])
     finally:
         await store.close()
-
-
-async def test_db_advisory_lock_excludes_other_instances_and_times_out(portal, table):
-    first = await open_store(portal, table)
-    second = await open_store(portal, table)
-    try:
-        upload_id = new_upload_id()
-        async with first.make_locker().lock(upload_id, 1):
-            with pytest.raises(LockTimeout):
-                async with second.make_locker().lock(upload_id, 0.3):
-                    pass
-        async with second.make_locker().lock(upload_id, 1):
-            pass
-    finally:
-        await first.close()
-        await second.close()
 
 
 HOLD_LOCK = """
