@@ -19,6 +19,19 @@ import trio
 from .interfaces import LockTimeout
 
 
+async def retry_until(attempt, deadline: float, upload_id: str, first_delay: float = 0.005):
+    """Await `attempt()` with doubling pauses (up to 0.1 s) until it returns neither None nor
+    False; LockTimeout if that would take past `deadline` (trio time). For lockers whose
+    backend offers only a try-lock (flock LOCK_NB, pg_try_advisory_lock)."""
+    delay = first_delay
+    while (result := await attempt()) is None or result is False:
+        if trio.current_time() + delay > deadline:
+            raise LockTimeout(upload_id)
+        await trio.sleep(delay)
+        delay = min(delay * 2, 0.1)
+    return result
+
+
 class LocalLocker:
     def __init__(self) -> None:
         self._locks: dict[str, tuple[trio.Lock, int]] = {}
@@ -79,12 +92,11 @@ class FlockLocker:
         deadline = trio.current_time() + timeout
         async with self.local.lock(upload_id, timeout):
             path = self._path(upload_id)
-            delay = 0.005
-            while (fd := self._try_flock(path)) is None:
-                if trio.current_time() + delay > deadline:
-                    raise LockTimeout(upload_id)
-                await trio.sleep(delay)
-                delay = min(delay * 2, 0.1)
+
+            async def attempt() -> int | None:
+                return self._try_flock(path)
+
+            fd = await retry_until(attempt, deadline, upload_id)
             try:
                 yield
             finally:

@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager
 import trio
 
 from tuspluggy.interfaces import LockTimeout
-from tuspluggy.locks import LocalLocker
+from tuspluggy.locks import LocalLocker, retry_until
 
 
 def advisory_key(namespace: str, upload_id: str) -> int:
@@ -48,12 +48,10 @@ class AdvisoryLocker:
             except TimeoutError:
                 raise LockTimeout(upload_id) from None
             try:
-                delay = 0.01
-                while not await aio.run(lambda: connection.fetchval("SELECT pg_try_advisory_lock($1)", key)):
-                    if trio.current_time() + delay > deadline:
-                        raise LockTimeout(upload_id)
-                    await trio.sleep(delay)
-                    delay = min(delay * 2, 0.1)
+                await retry_until(
+                    lambda: aio.run(lambda: connection.fetchval("SELECT pg_try_advisory_lock($1)", key)),
+                    deadline, upload_id, first_delay=0.01,
+                )
                 try:
                     yield
                 finally:

@@ -7,20 +7,18 @@ from __future__ import annotations
 import io
 import os
 import re
-import shutil
 import socket
-import subprocess
 from pathlib import Path
 
 import httpx
 import pytest
 from tusclient.client import TusClient
 
+from nginx_support import NGINX, Nginx
 from scaling_support import MiB, Cluster, drop_table, moto, payload, postgres_dsn  # noqa: F401 (moto is a fixture)
-from tuspluggy.testing import require_service, wait_for
+from tuspluggy.testing import require_service
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "scaling.md"
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
 
 def doc_nginx_config() -> str:
@@ -53,44 +51,12 @@ def nginx_in_front(moto, tmp_path):
         site = site.replace(old, new)
     directory = tmp_path / "nginx"
     directory.mkdir()
-    for name in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
-        (directory / name).mkdir()
-    user = "user root;" if os.geteuid() == 0 else ""
-    (directory / "nginx.conf").write_text(f"""
-{user}
-worker_processes 1;
-pid {directory}/nginx.pid;
-error_log {directory}/error.log info;
-events {{ worker_connections 256; }}
-http {{
-    access_log {directory}/access.log;
-    client_body_temp_path {directory}/body;
-    proxy_temp_path {directory}/proxy;
-    fastcgi_temp_path {directory}/fastcgi;
-    uwsgi_temp_path {directory}/uwsgi;
-    scgi_temp_path {directory}/scgi;
-    {site}
-}}
-""")
-    command = [NGINX, "-p", f"{directory}/", "-c", str(directory / "nginx.conf"), "-e", str(directory / "error.log")]
-    checked = subprocess.run([*command, "-t"], capture_output=True, text=True, timeout=30)
-    assert checked.returncode == 0, checked.stderr
-    process = subprocess.Popen([*command, "-g", "daemon off;"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-    def listening():
-        assert process.poll() is None, (directory / "error.log").read_text()
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return True
-        except OSError:
-            return False
-
+    proxy = Nginx(directory, site)
     try:
-        wait_for(listening, timeout=30)
+        proxy.start(port)
         yield f"http://127.0.0.1:{port}", (a, b)
     finally:
-        process.terminate()
-        process.wait(20)
+        proxy.stop()
         cluster.stop()
         drop_table(table)
 
