@@ -1,58 +1,53 @@
-"""Quart-Trio routes: thin adapters from HTTP to the upload service.
+"""The HTTP adapter: the tus endpoint (tus_asgi.py) in front, Quart for everything else.
 
 Nothing here decides a tus answer; it gathers headers and the body stream, calls
-UploadService, and renders the result or the TusError it raised.
+UploadService, and renders the result or the TusError it raised. Quart serves downloads
+(GET), /health, /metrics, the UI, and the 404s of unknown paths.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import logging
 
 from quart import Response, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
-from . import TUS_VERSION
 from .body import StreamingHTTPConnection, StreamingRequest
 from .errors import TusError
 from .health import readiness
 from .health import render as render_health
-from .interfaces import RequestInfo
-from .protocol import proxy, rules
+from .http_common import ALLOWED_METHODS, CommonHeaders, HeaderMap, request_info, upload_url
 from .protocol.download import content_disposition_for, content_type_for, parse_range
 from .service import UploadService
+from .tus_asgi import INTERNAL_ERROR, TusEndpoint
 
 log = logging.getLogger("tuspluggy.http")
 
-ALLOWED_METHODS = "OPTIONS, GET, HEAD, POST, PATCH, DELETE"
-CORS_ALLOW_HEADERS = [
-    "Authorization", "Content-Type", "Origin", "X-Requested-With", "X-Request-ID", "X-HTTP-Method-Override",
-    "Tus-Resumable", "Upload-Length", "Upload-Offset", "Upload-Metadata", "Upload-Defer-Length",
-    "Upload-Concat", "Upload-Checksum", "Upload-Expires",
-]
-CORS_EXPOSE_HEADERS = (
-    "Location, Tus-Version, Tus-Resumable, Tus-Max-Size, Tus-Extension, Tus-Checksum-Algorithm, "
-    "Upload-Length, Upload-Metadata, Upload-Defer-Length, Upload-Concat, Upload-Offset, Upload-Expires, "
-    "Content-Type, Content-Length, Content-Range, Content-Disposition"
-)
 OVERRIDABLE = {"PATCH", "DELETE", "HEAD", "GET", "POST", "OPTIONS"}
 
 
 class TusApp(QuartTrio):
     request_class = StreamingRequest
     asgi_http_class = StreamingHTTPConnection
+    tus_endpoint: TusEndpoint | None = None
 
     async def __call__(self, scope, receive, send) -> None:
-        # X-HTTP-Method-Override must act as the request's method (spec: MUST), so it is
-        # applied before routing.
         if scope["type"] == "http":
-            for name, value in scope.get("headers", ()):
-                if name.lower() == b"x-http-method-override":
+            # X-HTTP-Method-Override must act as the request's method (spec: MUST), so it
+            # is applied before routing.
+            for name, value in scope["headers"]:
+                if name == b"x-http-method-override":  # ASGI header names are lowercase
                     method = value.decode("latin1").strip().upper()
                     if method in OVERRIDABLE:
                         scope = {**scope, "method": method}
                     break
+            endpoint = self.tus_endpoint
+            if endpoint is not None:
+                upload_id = endpoint.route(scope)
+                if upload_id is not None:
+                    await endpoint(scope, receive, send, upload_id)
+                    return
         await super().__call__(scope, receive, send)
 
 
@@ -76,37 +71,15 @@ def create_app(
     app.config["BODY_TIMEOUT"] = None
     app.config["RESPONSE_TIMEOUT"] = None
     app.extensions["tuspluggy.service"] = service
-    cors_origins = cors_origins or []
-    cors_allow_headers = ", ".join(CORS_ALLOW_HEADERS + list(proxy_headers or []))
-
-    def request_info() -> RequestInfo:
-        headers: dict[str, list[str]] = {}
-        for name, value in request.headers.items():
-            if name.lower() == "remote-addr":  # added by Quart, not sent by the client
-                continue
-            headers.setdefault(name.lower(), []).append(value)
-        peer = (request.scope.get("client") or (None,))[0]
-        uri = request.full_path if request.query_string else request.path
-        return RequestInfo(
-            uri=uri,
-            method=request.method,
-            remote_addr=proxy.client_address(request.headers, peer, behind_proxy),
-            headers=headers,
-        )
-
-    def upload_url(upload_id: str) -> str:
-        origin = proxy.public_origin(request.headers, request.scheme, behind_proxy)
-        prefix = proxy.forwarded_prefix(request.headers, behind_proxy)
-        return f"{origin.scheme}://{origin.host}{prefix}{base}/{upload_id}"
-
-    def part_url(upload_id: str) -> str:
-        return f"{base}/{upload_id}"
+    common = CommonHeaders(base, cors_origins or [], proxy_headers or [])
+    app.tus_endpoint = TusEndpoint(service, base, behind_proxy, common)
 
     @app.errorhandler(TusError)
     async def tus_error(error: TusError):
         headers = dict(error.headers)
         if error.upload_id:
-            headers["Location"] = upload_url(error.upload_id)
+            headers["Location"] = upload_url(request.scope, HeaderMap(request.scope["headers"]), base, error.upload_id,
+                                             behind_proxy)
         return Response(error.body_bytes(), status=error.status, headers=headers, content_type=error.content_type)
 
     @app.errorhandler(HTTPException)
@@ -117,61 +90,23 @@ def create_app(
     @app.errorhandler(Exception)
     async def unexpected(error: Exception):
         log.exception("unexpected error on %s %s", request.method, request.path)
-        return _text(500, "internal server error; the upload's stored bytes are safe, retry the request")
+        return _text(500, INTERNAL_ERROR)
 
     @app.after_request
     async def common_headers(response: Response) -> Response:
-        if request.path == base or request.path.startswith(base + "/"):
-            response.headers["Tus-Resumable"] = TUS_VERSION
-        origin = request.headers.get("Origin")
-        if origin and (not cors_origins or any(fnmatch.fnmatchcase(origin, p) for p in cors_origins)):
-            response.headers["Access-Control-Allow-Origin"] = origin
-            response.headers["Access-Control-Expose-Headers"] = CORS_EXPOSE_HEADERS
-            response.vary.add("Origin")
-            if request.method == "OPTIONS" and request.headers.get("Access-Control-Request-Method"):
-                response.headers["Access-Control-Allow-Methods"] = ALLOWED_METHODS
-                response.headers["Access-Control-Allow-Headers"] = cors_allow_headers
-                response.headers["Access-Control-Max-Age"] = "86400"
+        for name, value in common.for_request(request.path, request.method, request.headers):
+            if name == "Vary":
+                response.vary.add(value)
+            else:
+                response.headers[name] = value
         return response
 
-    @app.route(base, methods=["OPTIONS", "POST"])
-    @app.route(base + "/", methods=["OPTIONS", "POST"])
-    async def collection():
-        if request.method == "OPTIONS":
-            return Response("", status=200, headers=rules.options_headers(service.settings))
-        rules.check_tus_resumable("POST", request.headers)
-        body = request.body if rules.has_upload_body(request.headers) else None
-        created = await service.create(request.headers, request_info(), body)
-        upload = created.upload
-        headers = {"Location": upload_url(upload.id)}
-        if body is not None or upload.is_complete:
-            headers["Upload-Offset"] = str(upload.offset)
-        headers.update(rules.upload_expires_header(upload))
-        return Response("", status=201, headers=headers)
-
-    @app.route(base + "/<upload_id>", methods=["OPTIONS", "HEAD", "GET", "PATCH", "DELETE"])
-    @app.route(base + "/<upload_id>/", methods=["OPTIONS", "HEAD", "GET", "PATCH", "DELETE"])
-    async def one_upload(upload_id: str):
-        method = request.method
-        if method == "OPTIONS":
-            return Response("", status=200, headers=rules.options_headers(service.settings))
-        rules.check_tus_resumable(method, request.headers)
-        info = request_info()
-        if method == "HEAD":
-            upload = await service.head(upload_id, info)
-            return Response("", status=200, headers=rules.head_headers(upload, part_url))
-        if method == "PATCH":
-            upload = await service.patch(upload_id, request.headers, info, request.body)
-            headers = {"Upload-Offset": str(upload.offset)}
-            headers.update(rules.upload_expires_header(upload))
-            return Response("", status=204, headers=headers)
-        if method == "DELETE":
-            await service.terminate(upload_id, info)
-            return Response("", status=204)
-        return await download(upload_id, info)
-
-    async def download(upload_id: str, info: RequestInfo) -> Response:
-        upload = await service.download(upload_id, info)
+    # OPTIONS, POST, HEAD, PATCH and DELETE of the endpoint never reach Quart (TusApp.__call__).
+    @app.route(base + "/<upload_id>", methods=["GET"])
+    @app.route(base + "/<upload_id>/", methods=["GET"])
+    async def download(upload_id: str) -> Response:
+        headers_map = HeaderMap(request.scope["headers"])
+        upload = await service.download(upload_id, request_info(request.scope, headers_map, behind_proxy))
         size = upload.offset
         byte_range = parse_range(request.headers.get("Range"), size)
         start, end = (byte_range.start, byte_range.end) if byte_range else (0, size)

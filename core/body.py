@@ -88,6 +88,54 @@ class BoundedBody(TrioBody):
         return b"".join([chunk async for chunk in self])
 
 
+class AsgiBody:
+    """A request body read straight from the ASGI `receive` of the tus endpoint.
+
+    No task and no buffer of its own: the handler pulls the next message when it is ready,
+    so hypercorn's small app queue (max_app_queue_size) is the only buffer and a slow
+    storage slows the client. A disconnect arrives after the chunks hypercorn had queued,
+    so those are stored before the body ends with ClientDisconnected.
+    """
+
+    __slots__ = ("_receive", "complete", "disconnected")
+
+    def __init__(self, receive) -> None:
+        self._receive = receive
+        self.complete = False
+        self.disconnected = False
+
+    def __aiter__(self) -> AsgiBody:
+        return self
+
+    async def __anext__(self) -> bytes:
+        while not self.complete:
+            if self.disconnected:
+                raise ClientDisconnected()
+            message = await self._receive()
+            if message["type"] == "http.request":
+                self.complete = not message.get("more_body", False)
+                data = message.get("body", b"")
+                if data:
+                    return data
+            elif message["type"] == "http.disconnect":
+                self.disconnected = True
+        raise StopAsyncIteration
+
+    async def drain(self, limit: int, timeout: float) -> bool:
+        """Like BoundedBody.drain: False means the connection must be closed."""
+        dropped = 0
+        with trio.move_on_after(timeout):
+            try:
+                async for chunk in self:
+                    dropped += len(chunk)
+                    if dropped > limit:
+                        return False
+            except ClientDisconnected:
+                return False
+            return True
+        return False
+
+
 class StreamingRequest(TrioRequest):
     body_class = BoundedBody
 

@@ -2,20 +2,36 @@
 
 from __future__ import annotations
 
+import itertools
 import os
-import tempfile
+
+# Temporary names unique per process without mkstemp's random names and retries (a
+# quarter of a record write's CPU when measured); the pid tells processes apart.
+_sequence = itertools.count()
+
+
+def _create_temporary(directory: str) -> tuple[int, str]:
+    while True:
+        tmp = os.path.join(directory, f".tmp-{os.getpid()}-{next(_sequence)}.part")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600), tmp
+        except FileExistsError:  # left by a crashed process that had our pid
+            continue
 
 
 def atomic_write(path: str, data: bytes, *, fsync: bool) -> None:
     """Write-then-rename: readers see the old content or the new one, never half of it."""
     directory = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".part")
+    fd, tmp = _create_temporary(directory)
     try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
             if fsync:
-                file.flush()
-                os.fsync(file.fileno())
+                os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -270,13 +270,14 @@ class UploadService:
             # Record what was stored even when the client went away: it resumes from HEAD.
             with trio.CancelScope(shield=True) as scope:
                 scope.deadline = trio.current_time() + SHIELD_SECONDS
-                if upload.offset != start or failure is None:
-                    await self.info.save(upload)
-                    self._count("bytes", amount=upload.offset - start)
+                self._count("bytes", amount=upload.offset - start)
                 if upload.is_complete:
-                    await self._finish(upload, request)
-                elif emit_receive and upload.offset != start and failure is None:
-                    await self.hooks.emit("post-receive", upload, request)
+                    await self._finish(upload, request)  # saves the record, once
+                else:
+                    if upload.offset != start or failure is None:
+                        await self.info.save(upload)
+                    if emit_receive and upload.offset != start and failure is None:
+                        await self.hooks.emit("post-receive", upload, request)
 
     async def _receive(self, upload: Upload, body: AsyncIterator[bytes], checksum: Checksum | None) -> None:
         """Stream `body` into the storage, advancing `upload.offset` as bytes are stored.
@@ -368,8 +369,14 @@ class UploadService:
                 await writer.aclose()
 
     async def _finish(self, upload: Upload, request: RequestInfo) -> None:
+        try:
+            await self.storage.finish(upload)
+        except BaseException:
+            # The bytes are stored even if finishing them failed: keep the offset.
+            with trio.CancelScope(shield=True):
+                await self.info.save(upload)
+            raise
         upload.expires_at = None
-        await self.storage.finish(upload)
         await self.info.save(upload)
         self._count("finished")
         await self.hooks.emit("post-finish", upload, request)
