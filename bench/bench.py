@@ -158,6 +158,15 @@ def make_tuspluggy(data_dir: str, workers: int = 1, extra: tuple[str, ...] = ())
     return Server(name, command, data_dir, env={"PYTHONUNBUFFERED": "1"})
 
 
+CEILING = "stack ceiling: bare hypercorn, no storage"
+
+
+def make_ceiling(data_dir: str) -> Server:
+    """hypercorn + tuspluggy's tuning with an app that stores nothing (bench/bare_server.py)."""
+    return Server(CEILING, [sys.executable, os.path.join(BENCH, "bare_server.py")], data_dir,
+                  env={"PYTHONUNBUFFERED": "1"})
+
+
 def make_peer(data_dir: str) -> Server:
     return Server("@tus/server", ["node", os.path.join(NODE_DIR, "tus_node_server.mjs"), data_dir], data_dir)
 
@@ -567,9 +576,10 @@ def main() -> None:
 
     scenarios = [
         Scenario("1 GiB in 64 MiB PATCHes", lambda p: one_stream_in_patches(p, gib, chunk), [one, peer]),
-        Scenario("1 GiB in one PATCH", lambda p: one_stream_one_patch(p, gib), [one, peer]),
+        Scenario("1 GiB in one PATCH", lambda p: one_stream_one_patch(p, gib), [one, peer, make_ceiling]),
         Scenario("16 parallel 64 MiB uploads", lambda p: parallel_streams(p, 16, parallel_size), [one, two, peer]),
-        Scenario("small uploads and HEADs", lambda p: small_and_heads(p, small_n, head_n, 32, 4), [one, two, peer]),
+        Scenario("small uploads and HEADs", lambda p: small_and_heads(p, small_n, head_n, 32, 4),
+                 [one, two, peer, make_ceiling]),
         Scenario("cut mid-PATCH and resumed", lambda p: cut_and_resume(p, 4 * chunk, int(1.5 * chunk)), [one, peer]),
     ]
     if args.hooks:
@@ -674,7 +684,7 @@ def render(args, scenarios, results, limits, raw_limits, started, load_start, lo
                     ratio = f"{value / peer_cell[figure]:.2f}×"
                 target = ""
                 goal = TARGETS.get((scenario.name, figure))
-                if goal and name != peer and peer_cell.get(figure):
+                if goal and name != peer and name != CEILING and peer_cell.get(figure):
                     r = value / peer_cell[figure]
                     ok = r >= goal[0] if goal[1] == "min" else r <= goal[0]
                     sign = "≥" if goal[1] == "min" else "≤"

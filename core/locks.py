@@ -1,8 +1,8 @@
 """Per-upload locks: one request at a time changes an upload.
 
-`LocalLocker` serialises the requests of one process with trio locks. `FlockLocker`
-adds an flock(2) on a lock file so that several processes sharing a directory
-(`--workers N`, or instances on one host) serialise too; the kernel releases an flock
+`LocalLocker` serialises the requests of one process with trio locks. `FileRangeLocker`
+adds a POSIX record lock on a shared lock file so that several processes sharing a
+directory (`--workers N`, or instances on one host) serialise too; the kernel releases it
 when its process dies, so a crashed request never leaves an upload locked.
 """
 
@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import hashlib
 import os
+import struct
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -59,50 +61,71 @@ class LocalLocker:
                 self._locks[upload_id] = (lock, users - 1)
 
 
-class FlockLocker:
-    """LocalLocker within the process, flock(2) on ``{directory}/{id}.lock`` across processes."""
+_OFD_SETLK = getattr(fcntl, "F_OFD_SETLK", None)
+
+
+def _range_lock(fd: int, offset: int, *, exclusive: bool) -> None:
+    """Lock (or unlock) one byte at `offset` without waiting; OSError EAGAIN/EACCES if held."""
+    if _OFD_SETLK is None:
+        fcntl.lockf(fd, (fcntl.LOCK_EX | fcntl.LOCK_NB) if exclusive else fcntl.LOCK_UN, 1, offset)
+        return
+    # struct flock {short l_type, l_whence; off_t l_start, l_len; pid_t l_pid (0 for OFD)}
+    request = struct.pack("hhqqi4x", fcntl.F_WRLCK if exclusive else fcntl.F_UNLCK, os.SEEK_SET, offset, 1, 0)
+    fcntl.fcntl(fd, _OFD_SETLK, request)
+
+
+class FileRangeLocker:
+    """LocalLocker within the process, and across processes a lock on one byte of
+    ``{directory}/.locks`` chosen by the upload id.
+
+    One lock file opened once, instead of a lock file created and unlinked per request:
+    creating a file cost ~0.1 ms on the project's machines, a tenth of a small upload.
+    On Linux these are open-file-description locks (F_OFD_SETLK): owned by this locker's
+    descriptor, so two lockers conflict even within one process, and the kernel drops
+    them when the process dies, so a crashed request never leaves an upload locked.
+    Elsewhere they are POSIX record locks, which belong to the process (two lockers of
+    one process then do not exclude each other). Two ids sharing a byte (a 2^-56 chance)
+    would at worst share one lock.
+    """
+
+    FILE_NAME = ".locks"
 
     def __init__(self, directory: str) -> None:
-        self.directory = directory
+        self.path = os.path.join(directory, self.FILE_NAME)
         self.local = LocalLocker()
+        self._fd: int | None = None
+        self._pid = 0
 
-    def _path(self, upload_id: str) -> str:
-        return os.path.join(self.directory, f"{upload_id}.lock")
+    def _descriptor(self) -> int:
+        if self._fd is None or self._pid != os.getpid():  # a forked child needs its own
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            self._pid = os.getpid()
+        return self._fd
 
-    def _try_flock(self, path: str) -> int | None:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    @staticmethod
+    def byte_for(upload_id: str) -> int:
+        return int.from_bytes(hashlib.blake2b(upload_id.encode(), digest_size=7).digest(), "big")
+
+    def _try_lock(self, offset: int) -> bool:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _range_lock(self._descriptor(), offset, exclusive=True)
         except OSError as error:
-            os.close(fd)
-            if error.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
-                return None
+            if error.errno in (errno.EACCES, errno.EAGAIN):
+                return False
             raise
-        try:
-            same_file = os.stat(path).st_ino == os.fstat(fd).st_ino
-        except FileNotFoundError:
-            same_file = False
-        if not same_file:  # the previous holder unlinked it between our open and flock
-            os.close(fd)
-            return None
-        return fd
+        return True
 
     @asynccontextmanager
     async def lock(self, upload_id: str, timeout: float) -> AsyncIterator[None]:
         deadline = trio.current_time() + timeout
         async with self.local.lock(upload_id, timeout):
-            path = self._path(upload_id)
+            offset = self.byte_for(upload_id)
 
-            async def attempt() -> int | None:
-                return self._try_flock(path)
+            async def attempt() -> bool:
+                return self._try_lock(offset)
 
-            fd = await retry_until(attempt, deadline, upload_id)
+            await retry_until(attempt, deadline, upload_id)
             try:
                 yield
             finally:
-                # Unlink while still holding the lock, so no waiter locks a stale file.
-                try:
-                    os.unlink(path)
-                except FileNotFoundError:
-                    pass
-                os.close(fd)
+                _range_lock(self._descriptor(), offset, exclusive=False)

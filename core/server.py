@@ -140,8 +140,10 @@ def hypercorn_config(config: Config) -> HypercornConfig:
     hc.errorlog = logging.getLogger("hypercorn.error")
     # A long Upload-Metadata must fit in the request head.
     hc.h11_max_incomplete_size = 64 * 1024
-    # Body chunks hypercorn queues for the app per request (default 10, up to 1 MiB each);
-    # our bounded body channel already buffers ahead, so more only adds memory.
+    # Body chunks hypercorn queues for the app per request (default 10, up to 1 MiB each).
+    # The tus endpoint reads PATCH bodies straight from this queue (body.AsgiBody), so it
+    # is the read-ahead of an upload: two chunks keep the socket busy while one is
+    # written, more only add memory.
     hc.max_app_queue_size = 2
     return hc
 

@@ -25,6 +25,19 @@ UPLOAD_METHODS = frozenset({"OPTIONS", "HEAD", "PATCH", "DELETE"})  # GET goes t
 INTERNAL_ERROR = "internal server error; the upload's stored bytes are safe, retry the request"
 
 
+def tus_error_in(error: Exception) -> TusError | None:
+    """The TusError to answer with, also when a nursery on the way (a plugin's locker that
+    renews its lease in a task, say) wrapped it in an ExceptionGroup, as Quart unwraps it."""
+    if isinstance(error, TusError):
+        return error
+    if isinstance(error, ExceptionGroup):
+        for inner in error.exceptions:
+            found = tus_error_in(inner)
+            if found is not None:
+                return found
+    return None
+
+
 class TusEndpoint:
     def __init__(self, service: UploadService, base: str, behind_proxy: bool, common: CommonHeaders) -> None:
         self.service = service
@@ -54,15 +67,17 @@ class TusEndpoint:
         try:
             status, answer = await self._handle(scope, headers, body, upload_id)
             content, content_type = b"", None
-        except TusError as error:
-            status, answer = error.status, dict(error.headers)
-            if error.upload_id:
-                answer["Location"] = upload_url(scope, headers, self.base, error.upload_id, self.behind_proxy)
-            content, content_type = error.body_bytes(), error.content_type
-        except Exception:
-            log.exception("unexpected error on %s %s", scope["method"], scope["path"])
-            status, answer = 500, {}
-            content, content_type = (INTERNAL_ERROR + "\n").encode(), "text/plain; charset=utf-8"
+        except Exception as raised:
+            error = tus_error_in(raised)
+            if error is not None:
+                status, answer = error.status, dict(error.headers)
+                if error.upload_id:
+                    answer["Location"] = upload_url(scope, headers, self.base, error.upload_id, self.behind_proxy)
+                content, content_type = error.body_bytes(), error.content_type
+            else:
+                log.exception("unexpected error on %s %s", scope["method"], scope["path"])
+                status, answer = 500, {}
+                content, content_type = (INTERNAL_ERROR + "\n").encode(), "text/plain; charset=utf-8"
 
         answer.update(self.common.for_request(scope["path"], scope["method"], headers))
         raw = [(name.encode("latin1"), value.encode("latin1")) for name, value in answer.items()]

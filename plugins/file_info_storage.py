@@ -13,7 +13,7 @@ from tuspluggy import hookimpl
 from tuspluggy.errors import StorageFull
 from tuspluggy.fsutil import atomic_write
 from tuspluggy.interfaces import PluginContext
-from tuspluggy.locks import FlockLocker
+from tuspluggy.locks import FileRangeLocker
 from tuspluggy.upload import Upload, is_valid_upload_id
 
 SUFFIX = ".info"
@@ -64,8 +64,8 @@ class FileInfoStore:
             if name.endswith(SUFFIX) and not name.startswith("."):
                 yield name[: -len(SUFFIX)]
 
-    def make_locker(self) -> FlockLocker:
-        return FlockLocker(self.info_dir)
+    def make_locker(self) -> FileRangeLocker:
+        return FileRangeLocker(self.info_dir)
 
 
 @hookimpl
