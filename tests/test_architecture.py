@@ -41,15 +41,15 @@ def test_the_protocol_layer_does_no_io():
 
 
 def test_optional_libraries_load_only_when_their_plugin_is_chosen():
-    # A plain `pip install tuspluggy` has no boto3/redis/asyncpg/aiormq client in use: loading
-    # every entry point must neither need them nor pay for importing them.
+    # A plain `pip install tuspluggy` has no boto3/redis/asyncpg/aiormq/httpx client in use:
+    # loading every entry point must neither need them nor pay for importing them (memory).
     import subprocess
     import sys
 
     code = (
         "import sys; from tuspluggy.server import load_plugins; pm, _ = load_plugins(); "
         "assert not [s.name for s in pm.statuses if s.error]; "
-        "print(sorted(m for m in ('boto3', 'redis', 'asyncpg', 'aiormq', 'nats') if m in sys.modules))"
+        "print(sorted(m for m in ('boto3', 'redis', 'asyncpg', 'aiormq', 'nats', 'httpx') if m in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
