@@ -5,6 +5,8 @@ from __future__ import annotations
 import itertools
 import os
 
+from .spare_files import SpareFiles
+
 # Temporary names unique per process without mkstemp's random names and retries (a
 # quarter of a record write's CPU when measured); the pid tells processes apart.
 _sequence = itertools.count()
@@ -19,10 +21,22 @@ def _create_temporary(directory: str) -> tuple[int, str]:
             continue
 
 
-def atomic_write(path: str, data: bytes, *, fsync: bool) -> None:
-    """Write-then-rename: readers see the old content or the new one, never half of it."""
+def _open_spare(spares: SpareFiles | None) -> tuple[int, str] | None:
+    tmp = spares.take() if spares is not None else None
+    if tmp is None:
+        return None
+    try:
+        return os.open(tmp, os.O_WRONLY | os.O_CLOEXEC), tmp
+    except OSError:  # removed meanwhile (see spare_files)
+        return None
+
+
+def atomic_write(path: str, data: bytes, *, fsync: bool, spares: SpareFiles | None = None) -> None:
+    """Write-then-rename: readers see the old content or the new one, never half of it.
+
+    `spares`, if given, are empty files made ahead in the same directory as `path`."""
     directory = os.path.dirname(path) or "."
-    fd, tmp = _create_temporary(directory)
+    fd, tmp = _open_spare(spares) or _create_temporary(directory)
     try:
         try:
             view = memoryview(data)

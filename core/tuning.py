@@ -82,5 +82,31 @@ def explain_protocol_errors() -> bool:
 def apply() -> None:
     raise_socket_read_size()
     explain_protocol_errors()
+    contain_connection_errors()
     if not tune_malloc():
         log.debug("malloc tuning not available on this platform")
+
+
+def contain_connection_errors() -> bool:
+    """Keep an unexpected error in one connection's task from stopping the whole server.
+
+    hypercorn's TCPServer.run lets anything but OSError escape into the listeners' nursery,
+    which cancels every connection and ends `serve`. Seen: trio.BusyResourceError when its
+    answer to a broken request met the close of the same socket. Such an error is logged
+    here and ends only its own connection.
+    """
+    from hypercorn.trio.tcp_server import TCPServer
+
+    original = TCPServer.run
+    if getattr(original, "_tuspluggy", False):
+        return False
+
+    async def run(self) -> None:
+        try:
+            await original(self)
+        except Exception:  # not Cancelled: a shutdown still ends every connection
+            log.warning("a connection ended on an unexpected error; the server goes on", exc_info=True)
+
+    run._tuspluggy = True
+    TCPServer.run = run
+    return True

@@ -79,6 +79,10 @@ class TusEndpoint:
                 status, answer = 500, {}
                 content, content_type = (INTERNAL_ERROR + "\n").encode(), "text/plain; charset=utf-8"
 
+        if body.disconnected:
+            # Nobody reads this answer; sending it anyway would race hypercorn's own
+            # answer to the broken request on the same socket (it then crashed the server).
+            return
         answer.update(self.common.for_request(scope["path"], scope["method"], headers))
         raw = [(name.encode("latin1"), value.encode("latin1")) for name, value in answer.items()]
         if content_type:

@@ -14,6 +14,7 @@ from tuspluggy.errors import StorageFull
 from tuspluggy.fsutil import atomic_write
 from tuspluggy.interfaces import PluginContext
 from tuspluggy.locks import FileRangeLocker
+from tuspluggy.spare_files import SpareFiles
 from tuspluggy.upload import Upload, is_valid_upload_id
 
 SUFFIX = ".info"
@@ -24,6 +25,7 @@ class FileInfoStore:
         self.info_dir = os.path.abspath(info_dir)
         self.force_fsync = force_fsync
         os.makedirs(self.info_dir, exist_ok=True)
+        self.spares = SpareFiles(self.info_dir, mode=0o600)  # every record save writes a new file
 
     def _path(self, upload_id: str) -> str:
         if not is_valid_upload_id(upload_id):
@@ -45,9 +47,9 @@ class FileInfoStore:
         path = self._path(upload.id)
         try:
             if self.force_fsync:
-                await trio.to_thread.run_sync(lambda: atomic_write(path, data, fsync=True))
+                await trio.to_thread.run_sync(lambda: atomic_write(path, data, fsync=True, spares=self.spares))
             else:
-                atomic_write(path, data, fsync=False)
+                atomic_write(path, data, fsync=False, spares=self.spares)
         except OSError as error:
             if error.errno in (errno.ENOSPC, errno.EDQUOT):  # a clear 507, not a 500
                 raise StorageFull("storage is full: no room left for the upload's record; retry later") from error
@@ -63,6 +65,9 @@ class FileInfoStore:
         for name in await trio.to_thread.run_sync(os.listdir, self.info_dir):
             if name.endswith(SUFFIX) and not name.startswith("."):
                 yield name[: -len(SUFFIX)]
+
+    def close(self) -> None:
+        self.spares.discard()
 
     def make_locker(self) -> FileRangeLocker:
         return FileRangeLocker(self.info_dir)

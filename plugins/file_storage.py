@@ -12,6 +12,7 @@ from tuspluggy import hookimpl
 from tuspluggy.errors import StorageFull
 from tuspluggy.interfaces import PluginContext
 from tuspluggy.protocol.parse import utc_parts
+from tuspluggy.spare_files import SpareFiles
 from tuspluggy.upload import Upload
 
 READ_CHUNK = 1024 * 1024
@@ -85,6 +86,7 @@ class FileStorage:
         self.dir_structure = dir_structure
         self.force_fsync = force_fsync
         os.makedirs(self.data_dir, exist_ok=True)
+        self.spares = SpareFiles(self.data_dir)
 
     def _directory_for(self, upload: Upload) -> str:
         if not self.dir_structure:
@@ -109,14 +111,35 @@ class FileStorage:
         path = os.path.join(directory, upload.id)
 
         try:
-            # An empty file: as cheap as a record write, so no thread hop either.
+            # An empty file: as cheap as a record write, so no thread hop either. A spare
+            # made ahead is linked in (link, like O_EXCL, refuses an existing name).
             if directory != self.data_dir:
                 os.makedirs(directory, exist_ok=True)
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644))
+            if not self._link_spare(path):
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644))
         except OSError as error:
             _raise_if_full(error)
             raise
         upload.path = path
+
+    def close(self) -> None:
+        self.spares.discard()
+
+    def _link_spare(self, path: str) -> bool:
+        spare = self.spares.take()
+        if spare is None:
+            return False
+        try:
+            os.link(spare, path)
+        except FileNotFoundError:  # removed meanwhile (see spare_files)
+            return False
+        except OSError as error:
+            os.unlink(spare)
+            if error.errno == errno.EXDEV:  # --dir-structure crossing a mount point
+                return False
+            raise
+        os.unlink(spare)
+        return True
 
     async def open_writer(self, upload: Upload, offset: int) -> FileWriter:
         return FileWriter(upload.path, offset, self.force_fsync)
