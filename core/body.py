@@ -121,6 +121,14 @@ class AsgiBody:
                 self.disconnected = True
         raise StopAsyncIteration
 
+    async def discard(self) -> None:
+        """Read and drop the rest of the body, however long, until it ends or the client leaves."""
+        try:
+            async for _ in self:
+                pass
+        except ClientDisconnected:
+            pass
+
     async def drain(self, limit: int, timeout: float) -> bool:
         """Like BoundedBody.drain: False means the connection must be closed."""
         dropped = 0

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import logging
 
+import trio
+
 from .body import DRAIN_LIMIT, DRAIN_SECONDS, AsgiBody
 from .errors import TusError
 from .http_common import ALLOWED_METHODS, CommonHeaders, HeaderMap, request_info, upload_url
@@ -91,10 +93,20 @@ class TusEndpoint:
             raw.append((b"content-length", str(len(content)).encode()))
         # An early answer (409, 415, 460...) leaves the body unread, and hypercorn cannot
         # read the next request of the connection until it is: drain a little, or close.
-        if not body.complete and not await body.drain(DRAIN_LIMIT, DRAIN_SECONDS):
-            raw.append((b"connection", b"close"))
-        await send({"type": "http.response.start", "status": status, "headers": raw})
-        await send({"type": "http.response.body", "body": content})
+        if body.complete or await body.drain(DRAIN_LIMIT, DRAIN_SECONDS):
+            await send({"type": "http.response.start", "status": status, "headers": raw})
+            await send({"type": "http.response.body", "body": content})
+            return
+        raw.append((b"connection", b"close"))
+        # The client may still be sending. hypercorn hands each chunk (and, once the answer
+        # is out, the disconnect) to this request's small queue and waits while it is full:
+        # if nobody emptied it, the answer would never finish and the connection never
+        # close (seen: a losing concurrent PATCH hung until the client's timeout).
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(body.discard)
+            await send({"type": "http.response.start", "status": status, "headers": raw})
+            await send({"type": "http.response.body", "body": content})
+            nursery.cancel_scope.cancel()
 
     async def _handle(self, scope, headers: HeaderMap, body: AsgiBody, upload_id: str) -> tuple[int, dict[str, str]]:
         service = self.service
