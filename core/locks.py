@@ -1,9 +1,9 @@
 """Per-upload locks: one request at a time changes an upload.
 
 `LocalLocker` serialises the requests of one process with trio locks. `FileRangeLocker`
-adds a POSIX record lock on a shared lock file so that several processes sharing a
-directory (`--workers N`, or instances on one host) serialise too; the kernel releases it
-when its process dies, so a crashed request never leaves an upload locked.
+adds a byte-range lock per upload on one shared lock file, so that several processes
+sharing a directory (`--workers N`, or instances on one host) serialise too; the kernel
+releases it when its process dies, so a crashed request never leaves an upload locked.
 """
 
 from __future__ import annotations

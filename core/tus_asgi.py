@@ -81,10 +81,6 @@ class TusEndpoint:
                 status, answer = 500, {}
                 content, content_type = (INTERNAL_ERROR + "\n").encode(), "text/plain; charset=utf-8"
 
-        if body.disconnected:
-            # Nobody reads this answer; sending it anyway would race hypercorn's own
-            # answer to the broken request on the same socket (it then crashed the server).
-            return
         answer.update(self.common.for_request(scope["path"], scope["method"], headers))
         raw = [(name.encode("latin1"), value.encode("latin1")) for name, value in answer.items()]
         if content_type:
@@ -93,7 +89,12 @@ class TusEndpoint:
             raw.append((b"content-length", str(len(content)).encode()))
         # An early answer (409, 415, 460...) leaves the body unread, and hypercorn cannot
         # read the next request of the connection until it is: drain a little, or close.
-        if body.complete or await body.drain(DRAIN_LIMIT, DRAIN_SECONDS):
+        keep_alive = body.complete or await body.drain(DRAIN_LIMIT, DRAIN_SECONDS)
+        if body.disconnected:
+            # Nobody reads this answer; sending it anyway would race hypercorn's own
+            # answer to the broken request on the same socket (it then crashed the server).
+            return
+        if keep_alive:
             await send({"type": "http.response.start", "status": status, "headers": raw})
             await send({"type": "http.response.body", "body": content})
             return
