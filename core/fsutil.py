@@ -36,7 +36,21 @@ def atomic_write(path: str, data: bytes, *, fsync: bool, spares: SpareFiles | No
 
     `spares`, if given, are empty files made ahead in the same directory as `path`."""
     directory = os.path.dirname(path) or "."
-    fd, tmp = _open_spare(spares) or _create_temporary(directory)
+    spare = _open_spare(spares)
+    if spare is not None:
+        try:
+            _write_then_rename(*spare, path, data, fsync)
+        except FileNotFoundError:
+            # Removed between our open and the rename (another host sharing the directory
+            # cleaned up spares it took for a dead process's): write a temporary of our own.
+            _write_then_rename(*_create_temporary(directory), path, data, fsync)
+    else:
+        _write_then_rename(*_create_temporary(directory), path, data, fsync)
+    if fsync:
+        fsync_dir(directory)
+
+
+def _write_then_rename(fd: int, tmp: str, path: str, data: bytes, fsync: bool) -> None:
     try:
         try:
             view = memoryview(data)
@@ -53,8 +67,6 @@ def atomic_write(path: str, data: bytes, *, fsync: bool, spares: SpareFiles | No
         except FileNotFoundError:
             pass
         raise
-    if fsync:
-        fsync_dir(directory)
 
 
 def fsync_dir(directory: str) -> None:

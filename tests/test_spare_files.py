@@ -55,3 +55,29 @@ def test_a_server_uses_spares_and_leaves_none_behind_when_stopped(tmp_path):
     # Every upload is its data file and its record, nothing else visible.
     visible = [n for n in os.listdir(tmp_path) if not n.startswith(".")]
     assert len(visible) == 40
+
+
+def test_a_record_write_survives_its_spare_being_removed_by_another_host(tmp_path, monkeypatch):
+    # Hosts sharing a directory each clean up spares of pids they do not see running;
+    # a spare removed between take and rename must not fail the write.
+    from tuspluggy.fsutil import atomic_write
+
+    class OneSpare:
+        def take(self):
+            path = tmp_path / f"{PREFIX}1-1"
+            path.touch()
+            return str(path)
+
+    real_replace = os.replace
+
+    def replace_after_the_spare_vanished(src, dst):
+        if os.path.basename(src).startswith(PREFIX):
+            os.unlink(src)  # the other host's clean-up, just before our rename
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace_after_the_spare_vanished)
+    target = tmp_path / "record.info"
+    atomic_write(str(target), b'{"ok": 1}', fsync=False, spares=OneSpare())
+    monkeypatch.undo()
+    assert target.read_bytes() == b'{"ok": 1}'
+    assert sorted(os.listdir(tmp_path)) == ["record.info"]
