@@ -99,9 +99,12 @@ class AsgiBody:
 
     __slots__ = ("_receive", "complete", "disconnected")
 
-    def __init__(self, receive) -> None:
+    def __init__(self, receive, *, declared: bool = True) -> None:
         self._receive = receive
-        self.complete = False
+        # A request that declares no body (no Content-Length, or 0, and no
+        # Transfer-Encoding) has nothing to read or drain: hypercorn's one empty message
+        # waits in the queue without holding the connection up.
+        self.complete = not declared
         self.disconnected = False
 
     def __aiter__(self) -> AsgiBody:

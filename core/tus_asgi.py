@@ -65,7 +65,8 @@ class TusEndpoint:
 
     async def __call__(self, scope, receive, send, upload_id: str) -> None:
         headers = HeaderMap(scope["headers"])
-        body = AsgiBody(receive)
+        length = headers.get("content-length")
+        body = AsgiBody(receive, declared=(length is not None and length.strip() != "0") or "transfer-encoding" in headers)
         try:
             status, answer = await self._handle(scope, headers, body, upload_id)
             content, content_type = b"", None

@@ -3,6 +3,7 @@ hook payloads."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import re
 import time
@@ -59,12 +60,21 @@ class Upload:
         return self.length is not None and self.offset >= self.length
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        # What dataclasses.asdict gives, without its generic recursive copy (a tenth of
+        # the CPU of a HEAD in our code): the containers are copied here, by hand.
+        data = {name: getattr(self, name) for name in _FIELD_NAMES}
+        data["metadata"] = dict(self.metadata)
+        data["parts"] = list(self.parts) if self.parts is not None else None
+        data["finals_waiting"] = list(self.finals_waiting)
+        data["storage_state"] = copy.deepcopy(self.storage_state) if self.storage_state else {}
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Upload:
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        return cls(**{k: v for k, v in data.items() if k in _FIELD_NAMES})
 
     def copy(self) -> Upload:
         return Upload.from_dict(self.to_dict())
+
+
+_FIELD_NAMES = tuple(f.name for f in dataclasses.fields(Upload))
