@@ -288,3 +288,20 @@ def overlay_venv(path: str | os.PathLike) -> str:
     with open(os.path.join(purelib, "_tuspluggy_overlay.pth"), "w") as pth:
         pth.write("import site; " + "; ".join(f"site.addsitedir({p!r})" for p in sorted(parents)) + "\n")
     return python
+
+
+def read_raw_answer(sock, *, head_only: bool = False) -> bytes:
+    """Bytes a server sends on a raw socket until it closes the connection (or, with
+    `head_only`, until the answer's head is complete); a reset counts as a close."""
+    received = b""
+    try:
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                break
+            received += data
+            if head_only and b"\r\n\r\n" in received:
+                break
+    except ConnectionResetError:
+        pass
+    return received

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 from tuspluggy import hookimpl
 from tuspluggy.interfaces import PluginContext
-from tuspluggy.plugin_manager import PluginLoadError
 
-from .info_db_option import add_info_db_dsn
-from .optional import import_for
+from .info_db_option import add_info_db_dsn, checked_dsn_and_module
 
 
 @hookimpl
@@ -26,10 +24,9 @@ def tus_add_options(add_option):
 def tus_register_info_stores(register):
     def factory(ctx: PluginContext):
         config = ctx.config
-        dsn = config.get("info_db_dsn") or ""
-        if not dsn.startswith(("postgresql://", "postgres://")):
-            raise PluginLoadError("db-info-storage needs --info-db-dsn postgresql://user@host:port/database")
-        store = import_for("tuspluggy.plugins.db_info_storage", "db-info-storage", "postgres")
+        dsn, store = checked_dsn_and_module(config, "db-info-storage", ("postgresql://", "postgres://"),
+                                            "postgresql://user@host:port/database",
+                                            "tuspluggy.plugins.db_info_storage", "postgres")
         return store.DbInfoStore(dsn, ctx.aio, table=config.get("db_info_table") or "tuspluggy_uploads",
                                  pool_size=config.get("db_info_pool_size") or 10,
                                  lock_pool_size=config.get("db_lock_pool_size") or 20)

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 from tuspluggy import hookimpl
 from tuspluggy.interfaces import PluginContext
-from tuspluggy.plugin_manager import PluginLoadError
 
-from .info_db_option import add_info_db_dsn
-from .optional import import_for
+from .info_db_option import add_info_db_dsn, checked_dsn_and_module
 
 
 @hookimpl
@@ -26,10 +24,8 @@ def tus_add_options(add_option):
 def tus_register_info_stores(register):
     def factory(ctx: PluginContext):
         config = ctx.config
-        dsn = config.get("info_db_dsn") or ""
-        if not dsn.startswith(("redis://", "rediss://", "unix://")):
-            raise PluginLoadError("redis-info-storage needs --info-db-dsn redis://host:port/db")
-        store = import_for("tuspluggy.plugins.redis_info_storage", "redis-info-storage", "redis")
+        dsn, store = checked_dsn_and_module(config, "redis-info-storage", ("redis://", "rediss://", "unix://"),
+                                            "redis://host:port/db", "tuspluggy.plugins.redis_info_storage", "redis")
         return store.RedisInfoStore(dsn, ctx.aio, prefix=config.get("redis_key_prefix") or "",
                                     expiration=config.get("redis_info_expiration") or None,
                                     lock_ttl=config.get("redis_lock_ttl") or 30)

@@ -157,3 +157,42 @@ def offset_of(client, url: str) -> int:
     return int(response.headers["Upload-Offset"])
 
 
+
+
+async def assert_lock_of_a_killed_holder_is_released(store, upload_id: str, holder: list[str]) -> None:
+    """`holder` is a command that takes the upload's lock in the store's own way, prints
+    "locked" and waits; while it runs the lock times out for us, once it is killed (as a
+    server instance dies mid-PATCH) the lock is ours."""
+    import subprocess
+
+    from tuspluggy.interfaces import LockTimeout
+
+    process = subprocess.Popen(holder, stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout.readline().strip() == "locked"
+        with pytest.raises(LockTimeout):
+            async with store.make_locker().lock(upload_id, 0.2):
+                pass
+        process.kill()
+        process.wait()
+        async with store.make_locker().lock(upload_id, 5):
+            pass
+    finally:
+        process.kill()
+        process.wait()
+
+
+def assert_unreachable_store_is_a_one_line_start_up_error(tmp_path, info_storage: str, dsn: str, shown: str) -> None:
+    """`serve` with a store it cannot reach exits with one line naming the store and the
+    DSN without its password (`shown`), never a traceback."""
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "tuspluggy.cli", "serve", "--port", "0", "--data-dir", str(tmp_path),
+         "--info-storage", info_storage, "--info-db-dsn", dsn],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode != 0
+    assert f"{info_storage}: cannot use {shown}" in result.stderr
+    assert "Traceback" not in result.stderr and "secret" not in result.stderr

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import time
 import uuid
@@ -10,13 +9,16 @@ import uuid
 import pytest
 
 from tuspluggy.aio import AsyncioPortal
-from tuspluggy.interfaces import LockTimeout
 from tuspluggy.plugins.db_info_storage import DbInfoStore
 from tuspluggy.plugins.db_lock import advisory_key
 from tuspluggy.testing import require_service
 from tuspluggy.upload import Upload, new_upload_id
 
-from scaling_support import postgres_dsn
+from scaling_support import (
+    assert_lock_of_a_killed_holder_is_released,
+    assert_unreachable_store_is_a_one_line_start_up_error,
+    postgres_dsn,
+)
 
 
 @pytest.fixture
@@ -86,34 +88,17 @@ asyncio.run(main())
 
 
 async def test_db_advisory_lock_of_a_killed_holder_is_released(portal, table):
+    # Its connection dies with it: PostgreSQL drops the session lock.
     store = await open_store(portal, table)
     try:
         upload_id = new_upload_id()
         key = advisory_key(table, upload_id)
-        holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, postgres_dsn(), str(key)],
-                                  stdout=subprocess.PIPE, text=True)
-        try:
-            assert holder.stdout.readline().strip() == "locked"
-            with pytest.raises(LockTimeout):
-                async with store.make_locker().lock(upload_id, 0.2):
-                    pass
-            holder.kill()  # its connection dies with it: PostgreSQL drops the session lock
-            holder.wait()
-            async with store.make_locker().lock(upload_id, 5):
-                pass
-        finally:
-            holder.kill()
-            holder.wait()
+        await assert_lock_of_a_killed_holder_is_released(
+            store, upload_id, [sys.executable, "-c", HOLD_LOCK, postgres_dsn(), str(key)])
     finally:
         await store.close()
 
 
 def test_db_unreachable_is_a_one_line_start_up_error(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-m", "tuspluggy.cli", "serve", "--port", "0", "--data-dir", str(tmp_path),
-         "--info-storage", "db-info-storage", "--info-db-dsn", "postgresql://tus:secret@127.0.0.1:1/x"],
-        capture_output=True, text=True, timeout=60,
-    )
-    assert result.returncode != 0
-    assert "db-info-storage: cannot use postgresql://tus:***@127.0.0.1:1/x" in result.stderr
-    assert "Traceback" not in result.stderr and "secret" not in result.stderr
+    assert_unreachable_store_is_a_one_line_start_up_error(
+        tmp_path, "db-info-storage", "postgresql://tus:secret@127.0.0.1:1/x", "postgresql://tus:***@127.0.0.1:1/x")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import time
 import uuid
@@ -15,6 +14,11 @@ from tuspluggy.interfaces import LockTimeout
 from tuspluggy.plugins.redis_info_storage import RedisInfoStore
 from tuspluggy.testing import require_service
 from tuspluggy.upload import Upload, new_upload_id
+
+from scaling_support import (
+    assert_lock_of_a_killed_holder_is_released,
+    assert_unreachable_store_is_a_one_line_start_up_error,
+)
 
 DSN = "redis://127.0.0.1:6379/0"
 
@@ -114,32 +118,15 @@ async def test_redis_lock_of_a_killed_holder_expires(portal, prefix):
     try:
         upload_id = new_upload_id()
         key = store.make_locker().key(upload_id)
-        holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, DSN, key, "1.5"], stdout=subprocess.PIPE, text=True)
-        try:
-            assert holder.stdout.readline().strip() == "locked"
-            with pytest.raises(LockTimeout):
-                async with store.make_locker().lock(upload_id, 0.2):
-                    pass
-            holder.kill()  # dies holding the lock, as a server instance would mid-PATCH
-            holder.wait()
-            async with store.make_locker().lock(upload_id, 5):
-                pass
-        finally:
-            holder.kill()
-            holder.wait()
+        await assert_lock_of_a_killed_holder_is_released(
+            store, upload_id, [sys.executable, "-c", HOLD_LOCK, DSN, key, "1.5"])
     finally:
         await store.close()
 
 
 def test_redis_unreachable_is_a_one_line_start_up_error(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-m", "tuspluggy.cli", "serve", "--port", "0", "--data-dir", str(tmp_path),
-         "--info-storage", "redis-info-storage", "--info-db-dsn", "redis://:secret@127.0.0.1:1/0"],
-        capture_output=True, text=True, timeout=60,
-    )
-    assert result.returncode != 0
-    assert "redis-info-storage: cannot use redis://:***@127.0.0.1:1/0" in result.stderr
-    assert "Traceback" not in result.stderr and "secret" not in result.stderr
+    assert_unreachable_store_is_a_one_line_start_up_error(
+        tmp_path, "redis-info-storage", "redis://:secret@127.0.0.1:1/0", "redis://:***@127.0.0.1:1/0")
 
 
 async def test_redis_records_dropped_by_their_ttl_leave_no_index_entry_behind(portal, prefix):

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from tuspluggy.testing import ServerProcess, tus_upload, wait_for
+from tuspluggy.testing import ServerProcess, read_raw_answer, tus_upload, wait_for
 
 TUS = {"Tus-Resumable": "1.0.0"}
 PATCH = {**TUS, "Content-Type": "application/offset+octet-stream"}
@@ -34,12 +34,7 @@ def test_sigterm_during_a_patch_stores_what_arrived(data_dir):
         # HEAD shows progress once the bytes are in (the stalled PATCH holds the upload).
         wait_for(lambda: httpx.head(location, headers=TUS).status_code == 200)
         code = server.stop()  # SIGTERM, then waits for the process to exit
-        answer = b""
-        try:
-            while chunk := sock.recv(65536):
-                answer += chunk
-        except ConnectionResetError:
-            pass
+        answer = read_raw_answer(sock)
         sock.close()
         assert code == 0, server.log()[-2000:]
         # Either an answer (not a 5xx) or a plain close.

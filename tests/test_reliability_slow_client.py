@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tuspluggy.testing import ServerProcess, tus_upload
+from tuspluggy.testing import ServerProcess, read_raw_answer, tus_upload
 
 TUS = {"Tus-Resumable": "1.0.0"}
 PATCH = {**TUS, "Content-Type": "application/offset+octet-stream"}
@@ -43,18 +43,7 @@ def open_stalled_patch(location: str, sent: bytes, declared: int) -> socket.sock
 def answer_or_close(sock: socket.socket, timeout: float) -> bytes:
     """What the server sends before it closes (b"" when it just closes)."""
     sock.settimeout(timeout)
-    received = b""
-    try:
-        while True:
-            data = sock.recv(65536)
-            if not data:
-                break
-            received += data
-            if b"\r\n\r\n" in received:
-                break
-    except ConnectionResetError:
-        pass
-    return received
+    return read_raw_answer(sock, head_only=True)
 
 
 def test_stalled_patch_is_timed_out_keeps_its_bytes_and_frees_the_lock(slow_server):
