@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import time
 import uuid
 
 import pytest
@@ -12,7 +11,7 @@ from tuspluggy.aio import AsyncioPortal
 from tuspluggy.plugins.db_info_storage import DbInfoStore
 from tuspluggy.plugins.db_lock import advisory_key
 from tuspluggy.testing import require_service
-from tuspluggy.upload import Upload, new_upload_id
+from tuspluggy.upload import new_upload_id
 
 from scaling_support import (
     assert_lock_of_a_killed_holder_is_released,
@@ -59,21 +58,6 @@ async def test_db_store_creates_its_table_if_missing(portal, table):
         await store.close()
     again = await open_store(portal, table)  # a second instance finds it there
     await again.close()
-
-
-async def test_db_store_lists_expired_uploads_for_cleanup(portal, table):
-    store = await open_store(portal, table)
-    try:
-        now = time.time()
-        expired = Upload(id=new_upload_id(), length=5, expires_at=now - 10)
-        fresh = Upload(id=new_upload_id(), length=5, expires_at=now + 1000)
-        forever = Upload(id=new_upload_id(), length=5, expires_at=None)
-        for upload in (expired, fresh, forever):
-            await store.save(upload)
-        assert [i async for i in store.list_expired(now)] == [expired.id]
-        assert sorted([i async for i in store.list_ids()]) == sorted([expired.id, fresh.id, forever.id])
-    finally:
-        await store.close()
 
 
 HOLD_LOCK = """

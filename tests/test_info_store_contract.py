@@ -2,6 +2,7 @@
 store: file-info-storage, redis-info-storage (real Redis) and db-info-storage (real
 PostgreSQL). Two store objects on one backend stand for two server instances."""
 
+import time
 import uuid
 
 import pytest
@@ -63,6 +64,21 @@ async def test_records_are_saved_read_listed_and_deleted(two_instances):
     await other.delete(upload.id)  # deleting a missing record is not an error
     assert await store.get(upload.id) is None
     assert [i async for i in store.list_ids()] == []
+
+
+async def test_expired_uploads_are_found_for_cleanup(two_instances):
+    store, _ = two_instances
+    now = time.time()
+    expired = Upload(id=new_upload_id(), length=5, expires_at=now - 10)
+    fresh = Upload(id=new_upload_id(), length=5, expires_at=now + 1000)
+    forever = Upload(id=new_upload_id(), length=5, expires_at=None)
+    for upload in (expired, fresh, forever):
+        await store.save(upload)
+    # Redis and PostgreSQL index expiry times; without list_expired the service reads every record.
+    list_expired = getattr(store, "list_expired", None)
+    if list_expired is not None:
+        assert [i async for i in list_expired(now)] == [expired.id]
+    assert sorted([i async for i in store.list_ids()]) == sorted([expired.id, fresh.id, forever.id])
 
 
 @pytest.mark.parametrize("upload_id", ["../etc/passwd", "'; DROP TABLE x; --", "", "a/b"])

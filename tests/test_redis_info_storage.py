@@ -62,21 +62,6 @@ async def test_redis_records_use_rustus_key_layout(portal, prefix):
         await store.close()
 
 
-async def test_redis_store_lists_expired_uploads_for_cleanup(portal, prefix):
-    store = await open_store(portal, prefix)
-    try:
-        now = time.time()
-        expired = Upload(id=new_upload_id(), length=5, expires_at=now - 10)
-        fresh = Upload(id=new_upload_id(), length=5, expires_at=now + 1000)
-        forever = Upload(id=new_upload_id(), length=5, expires_at=None)
-        for upload in (expired, fresh, forever):
-            await store.save(upload)
-        assert [i async for i in store.list_expired(now)] == [expired.id]
-        assert sorted([i async for i in store.list_ids()]) == sorted([expired.id, fresh.id, forever.id])
-    finally:
-        await store.close()
-
-
 async def test_redis_info_expiration_sets_a_sliding_ttl(portal, prefix):
     store = await open_store(portal, prefix, expiration=100)
     try:
