@@ -8,6 +8,8 @@ hypercorn for more, so a slow storage slows the client instead of filling memory
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import trio
 from quart_trio.asgi import TrioASGIHTTPConnection
 from quart_trio.wrappers.request import TrioBody, TrioRequest
@@ -66,21 +68,6 @@ class BoundedBody(TrioBody):
                 raise ClientDisconnected() from None
             raise StopAsyncIteration from None
 
-    async def drain(self, limit: int, timeout: float) -> bool:
-        """Read and drop what the handler left unread, so the connection can carry the
-        next request. False if more than `limit` bytes (or `timeout` seconds) remained:
-        then the connection must be closed instead."""
-        dropped = 0
-        with trio.move_on_after(timeout):
-            while True:
-                try:
-                    dropped += len(await self._receive.receive())
-                except (trio.EndOfChannel, trio.ClosedResourceError):
-                    return True
-                if dropped > limit:
-                    return False
-        return False
-
     def __await__(self):
         return self._collect().__await__()
 
@@ -124,27 +111,22 @@ class AsgiBody:
                 self.disconnected = True
         raise StopAsyncIteration
 
-    async def discard(self) -> None:
-        """Read and drop the rest of the body, however long, until it ends or the client leaves."""
-        try:
-            async for _ in self:
-                pass
-        except ClientDisconnected:
-            pass
 
-    async def drain(self, limit: int, timeout: float) -> bool:
-        """Like BoundedBody.drain: False means the connection must be closed."""
-        dropped = 0
-        with trio.move_on_after(timeout):
-            try:
-                async for chunk in self:
-                    dropped += len(chunk)
-                    if dropped > limit:
-                        return False
-            except ClientDisconnected:
-                return False
-            return True
-        return False
+async def drain(body: AsyncIterator[bytes], limit: int, timeout: float) -> bool:
+    """Read and drop what the handler left unread of `body`, so the connection can carry
+    the next request. False if more than `limit` bytes (or `timeout` seconds) remained, or
+    the client left: then the connection must be closed instead."""
+    dropped = 0
+    with trio.move_on_after(timeout):
+        try:
+            async for chunk in body:
+                dropped += len(chunk)
+                if dropped > limit:
+                    return False
+        except ClientDisconnected:
+            return False
+        return True
+    return False
 
 
 class StreamingRequest(TrioRequest):
@@ -160,7 +142,7 @@ class StreamingHTTPConnection(TrioASGIHTTPConnection):
         response = await self.app.handle_request(request)
         # An early answer (409, 415, 460...) leaves the body unread; hypercorn then stalls
         # the keep-alive connection. Drain a little, or close the connection.
-        if not await request.body.drain(DRAIN_LIMIT, DRAIN_SECONDS):
+        if not await drain(request.body, DRAIN_LIMIT, DRAIN_SECONDS):
             response.headers["Connection"] = "close"
         await self._send_response(send, response)
         nursery.cancel_scope.cancel()

@@ -11,10 +11,11 @@ its 404/405 answers stay what they were. Like app.py, nothing here decides a tus
 from __future__ import annotations
 
 import logging
+import math
 
 import trio
 
-from .body import DRAIN_LIMIT, DRAIN_SECONDS, AsgiBody
+from .body import DRAIN_LIMIT, DRAIN_SECONDS, AsgiBody, drain
 from .errors import TusError
 from .http_common import ALLOWED_METHODS, CommonHeaders, HeaderMap, request_info, upload_url
 from .protocol import rules
@@ -90,7 +91,7 @@ class TusEndpoint:
             raw.append((b"content-length", str(len(content)).encode()))
         # An early answer (409, 415, 460...) leaves the body unread, and hypercorn cannot
         # read the next request of the connection until it is: drain a little, or close.
-        keep_alive = body.complete or await body.drain(DRAIN_LIMIT, DRAIN_SECONDS)
+        keep_alive = body.complete or await drain(body, DRAIN_LIMIT, DRAIN_SECONDS)
         if body.disconnected:
             # Nobody reads this answer; sending it anyway would race hypercorn's own
             # answer to the broken request on the same socket (it then crashed the server).
@@ -105,7 +106,7 @@ class TusEndpoint:
         # if nobody emptied it, the answer would never finish and the connection never
         # close (seen: a losing concurrent PATCH hung until the client's timeout).
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(body.discard)
+            nursery.start_soon(drain, body, math.inf, math.inf)  # however long it is
             await send({"type": "http.response.start", "status": status, "headers": raw})
             await send({"type": "http.response.body", "body": content})
             nursery.cancel_scope.cancel()
