@@ -93,8 +93,11 @@ class EventDispatcher:
         # `action` is the request's method, which the payload already carries.
         await self._blocking("pre-access", upload, request)
 
+    def sends(self, event: str) -> bool:
+        return event in self.events and bool(self.notifiers)
+
     async def _blocking(self, event: str, upload: Upload, request: RequestInfo, *, may_change: bool = False) -> Upload:
-        if event not in self.events or not self.notifiers:
+        if not self.sends(event):
             return upload
         event_id = str(uuid.uuid4())
         for notifier in self.blocking:
@@ -125,7 +128,7 @@ class EventDispatcher:
     # -- post-* events --------------------------------------------------------------------
 
     async def emit(self, event: str, upload: Upload, request: RequestInfo) -> None:
-        if event not in self.events or not self.notifiers:
+        if not self.sends(event):
             return
         call = HookCall(event, str(uuid.uuid4()), render(self.fmt, upload, request), upload.id, request)
         await self._record(call, self.notifiers)

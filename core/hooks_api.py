@@ -23,6 +23,9 @@ class HookDispatcher(Protocol):
     async def pre_access(self, action: str, upload: Upload, request: RequestInfo) -> None:
         """Blocking, opt-in: authorise HEAD/PATCH/GET/DELETE on an existing upload."""
 
+    def sends(self, event: str) -> bool:
+        """True when `event` reaches at least one notifier (work for it can be skipped otherwise)."""
+
     async def emit(self, event: str, upload: Upload, request: RequestInfo) -> None:
         """A post-* event. Returns once the event is recorded; delivery happens later."""
 
@@ -36,6 +39,9 @@ class NoHooks:
 
     async def pre_access(self, action: str, upload: Upload, request: RequestInfo) -> None:
         return None
+
+    def sends(self, event: str) -> bool:
+        return False
 
     async def emit(self, event: str, upload: Upload, request: RequestInfo) -> None:
         return None

@@ -220,6 +220,37 @@ async def test_hook_tus_register_info_stores(tmp_path):
     assert not list(tmp_path.glob("*.info"))
 
 
+async def test_a_patch_reads_its_record_once_and_saves_it_once_when_it_completes(tmp_path):
+    # The hot path of a small upload: no pre-access hook, so no extra read before the
+    # lock; the completing PATCH writes its finished record once, not progress then finish.
+    class CountingStore(MemoryInfoStore):
+        gets = saves = 0
+
+        async def get(self, upload_id):
+            CountingStore.gets += 1
+            return await super().get(upload_id)
+
+        async def save(self, upload):
+            CountingStore.saves += 1
+            await super().save(upload)
+
+    store = CountingStore()
+
+    class Plugin:
+        @hookimpl
+        def tus_register_info_stores(self, register):
+            register("counting", lambda ctx: store)
+
+    async with live_server(plugins=[("counting-info", Plugin())], info_storage="counting", data_dir=str(tmp_path)) as url:
+        async with httpx.AsyncClient(timeout=30) as client:
+            location = (await client.post(url, headers={**TUS, "Upload-Length": "5"})).headers["Location"]
+            CountingStore.gets = CountingStore.saves = 0
+            patched = await client.patch(location, content=b"12345", headers={
+                **TUS, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"})
+    assert patched.status_code == 204
+    assert (CountingStore.gets, CountingStore.saves) == (1, 1)
+
+
 async def test_hook_tus_register_notifiers(tmp_path):
     calls: list[HookCall] = []
 
